@@ -1,0 +1,1 @@
+"""The ``offboard`` command line."""

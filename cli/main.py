@@ -1,0 +1,177 @@
+"""``offboard``: plan, run and inspect IAM offboarding from the command line.
+
+Exit codes: 0 success, 1 the run failed, 2 usage or validation error (including unknown user).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel
+
+from cli import render
+from config.logging import configure_logging
+from tasks.errors import OffboardError, describe_failure
+from tasks.models import validate_user_name
+
+app = typer.Typer(
+    name="offboard",
+    help="Offboard AWS IAM users: review, plan and run the AWS CLI deletion procedure.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON only.")]
+
+
+def fail(message: str, code: int) -> typer.Exit:
+    typer.echo(f"offboard: error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def cli_errors(command: F) -> F:
+    """Turn the engine's errors into one line on stderr and the documented exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except OffboardError as exc:
+            raise fail(str(exc), 2) from None
+        except ClientError as exc:
+            code, action, message = describe_failure(exc)
+            raise fail(f"{code} on {action}: {message}", 1) from None
+        except BotoCoreError as exc:
+            raise fail(str(exc), 1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def emit_json(value: BaseModel | list[Any] | tuple[Any, ...]) -> None:
+    if isinstance(value, BaseModel):
+        typer.echo(value.model_dump_json(indent=2))
+    else:
+        typer.echo(json.dumps([item.model_dump(mode="json") for item in value], indent=2))
+
+
+@app.callback()
+def _setup() -> None:
+    configure_logging()
+
+
+@app.command()
+@cli_errors
+def plan(
+    user: Annotated[str, typer.Argument(help="IAM user name")], as_json: JsonOption = False
+) -> None:
+    """Show what offboarding USER would remove. Makes no mutating call."""
+    from tasks.inventory import take_inventory
+    from tasks.user import resolve_user
+
+    validate_user_name(user)
+    summary = resolve_user.fn(user)
+    inventory = take_inventory.fn(user)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "user": summary.model_dump(mode="json"),
+                    "inventory": inventory.model_dump(mode="json"),
+                },
+                indent=2,
+            )
+        )
+        return
+    render.console.print(render.plan_table(summary, inventory))
+
+
+@app.command()
+@cli_errors
+def run(
+    user: Annotated[str, typer.Argument(help="IAM user name")],
+    reason: Annotated[str | None, typer.Option(help="Why the user is offboarded.")] = None,
+    ticket: Annotated[str | None, typer.Option(help="Change or HR ticket id.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete USER with every attachment, in the order of the AWS CLI procedure."""
+    validate_user_name(user)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise fail("refusing to delete without --yes when not run from a terminal", 2)
+        plan(user)
+        typer.confirm(f"Delete IAM user {user} and everything attached to it?", abort=True)
+
+    from flows.offboard_user import offboard_user
+
+    report = offboard_user(user_name=user, reason=reason, ticket=ticket)
+    if as_json:
+        emit_json(report)
+    else:
+        render.print_report(report)
+    if report.outcome != "deleted":
+        raise typer.Exit(1)
+
+
+@app.command()
+@cli_errors
+def users(
+    group: Annotated[str | None, typer.Option(help="Only members of this group.")] = None,
+    path_prefix: Annotated[str | None, typer.Option(help="Only users under this path.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List the IAM users in the account, or in one group."""
+    from tasks.listing import list_users
+
+    found = list_users(group=group, path_prefix=path_prefix)
+    if as_json:
+        emit_json(found)
+    else:
+        render.console.print(render.users_table(found))
+
+
+@app.command()
+@cli_errors
+def groups(
+    user: Annotated[str, typer.Argument(help="IAM user name")], as_json: JsonOption = False
+) -> None:
+    """List the groups USER is a member of."""
+    from tasks.listing import list_groups_for_user
+
+    validate_user_name(user)
+    found = list_groups_for_user(user)
+    if as_json:
+        emit_json(found)
+    else:
+        render.console.print(render.groups_table(found))
+
+
+@app.command()
+def sandbox(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0 picks a free one).")] = 5000,
+    seed_demo: Annotated[bool, typer.Option("--seed-demo", help="Create demo users.")] = False,
+) -> None:
+    """Serve the embedded IAM sandbox on 127.0.0.1 until interrupted."""
+    from sandbox.server import run_forever
+
+    run_forever(port, seed_demo)
+
+
+@app.command()
+def demo() -> None:
+    """Offboard a demo user end to end on a fresh embedded sandbox."""
+    from cli.demo import run_demo
+
+    raise typer.Exit(run_demo())
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""Settings and logging for the offboarding engine."""

@@ -1,0 +1,31 @@
+"""Engine settings: environment variables prefixed ``OFFBOARD_`` override the defaults."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OFFBOARD_", frozen=True, extra="ignore")
+
+    # Retries of transient IAM errors are declared on each task; these size them.
+    step_retries: int = Field(default=4, ge=0, le=20)
+    retry_backoff_seconds: float = Field(default=0.5, ge=0, le=60)
+    retry_jitter_factor: float = Field(default=0.5, ge=0, le=1)
+    # How often the flow re-inventories and repeats the steps when DeleteUser still conflicts.
+    max_delete_rounds: int = Field(default=2, ge=1, le=10)
+    # botocore's own retry layer stays on underneath the task retries.
+    botocore_retry_mode: Literal["standard", "adaptive"] = "standard"
+    botocore_max_attempts: int = Field(default=3, ge=1, le=10)
+    log_level: str = "INFO"
+    # None: JSON when stderr is not a terminal, console rendering when it is.
+    log_json: bool | None = None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

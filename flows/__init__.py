@@ -1,0 +1,1 @@
+"""Prefect flows: orchestration only (which steps, in what order, what to do on failure)."""

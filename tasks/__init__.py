@@ -1,0 +1,1 @@
+"""IAM-facing tasks: the only package that calls AWS."""

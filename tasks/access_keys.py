@@ -1,0 +1,31 @@
+"""Seed step 2: delete the user's access keys."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tasks.runtime import StepSpec, step_task
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+
+PERMISSIONS = ("iam:ListAccessKeys", "iam:DeleteAccessKey")
+
+
+def list_ids(iam: IAMClient, user_name: str) -> tuple[str, ...]:
+    pages = iam.get_paginator("list_access_keys").paginate(UserName=user_name)
+    return tuple(pages.search("AccessKeyMetadata[].AccessKeyId"))
+
+
+def remove(iam: IAMClient, user_name: str, key_id: str) -> None:
+    iam.delete_access_key(UserName=user_name, AccessKeyId=key_id)
+
+
+SPEC = StepSpec(
+    name="access_keys",
+    seed_commands=("list-access-keys", "delete-access-key"),
+    permissions=PERMISSIONS,
+    list_ids=list_ids,
+    remove=remove,
+)
+delete_access_keys = step_task(SPEC)

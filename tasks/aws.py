@@ -1,0 +1,110 @@
+"""The one place boto3 clients are made: standard credential chain, botocore retries underneath.
+
+Endpoints come from botocore itself (``AWS_ENDPOINT_URL_IAM`` / ``AWS_ENDPOINT_URL``), so the
+engine talks to the embedded sandbox or to AWS with the same code.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+
+from config.settings import get_settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_sts import STSClient
+
+
+@dataclass
+class CallCounter:
+    """Counts API calls made by the current step (one per operation, not per HTTP attempt)."""
+
+    count: int = 0
+    operations: list[str] = field(default_factory=list)
+
+
+_current_counter: ContextVar[CallCounter | None] = ContextVar("offboard_call_counter", default=None)
+
+
+@contextmanager
+def count_calls() -> Iterator[CallCounter]:
+    counter = CallCounter()
+    token = _current_counter.set(counter)
+    try:
+        yield counter
+    finally:
+        _current_counter.reset(token)
+
+
+def _count_call(model: Any = None, **_: Any) -> None:
+    counter = _current_counter.get()
+    if counter is not None and model is not None:
+        counter.count += 1
+        counter.operations.append(model.name)
+
+
+class ClientFactory:
+    """Builds and caches clients; clients are thread-safe, so one per service serves every task."""
+
+    def __init__(self, session: boto3.Session | None = None, config: Config | None = None) -> None:
+        settings = get_settings()
+        self.session = session or boto3.Session()
+        self.config = config or Config(
+            retries={
+                "mode": settings.botocore_retry_mode,
+                "max_attempts": settings.botocore_max_attempts,
+            },
+            connect_timeout=5,
+            read_timeout=30,
+        )
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def client(self, service: str) -> Any:
+        with self._lock:
+            if service not in self._clients:
+                # IAM is a global service; botocore routes it to us-east-1 for the aws partition.
+                region = self.session.region_name or "us-east-1"
+                # The stubs type clients per literal service name; this factory serves any.
+                session: Any = self.session
+                made = session.client(service, region_name=region, config=self.config)
+                made.meta.events.register("before-call", _count_call)
+                self._clients[service] = made
+            return self._clients[service]
+
+
+_factory: ClientFactory | None = None
+_factory_lock = threading.Lock()
+
+
+def get_client_factory() -> ClientFactory:
+    global _factory
+    with _factory_lock:
+        if _factory is None:
+            _factory = ClientFactory()
+        return _factory
+
+
+def set_client_factory(factory: ClientFactory | None) -> None:
+    """Replace the process-wide factory (None: rebuild from the environment on next use)."""
+    global _factory
+    with _factory_lock:
+        _factory = factory
+
+
+def iam_client() -> IAMClient:
+    client: IAMClient = get_client_factory().client("iam")
+    return client
+
+
+def sts_client() -> STSClient:
+    client: STSClient = get_client_factory().client("sts")
+    return client

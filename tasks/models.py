@@ -1,0 +1,138 @@
+"""Frozen pydantic models that cross module boundaries (tasks ↔ flows ↔ CLI)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from tasks.errors import InvalidInputError
+
+# IAM's own rule for user names.
+USER_NAME_PATTERN = re.compile(r"[\w+=,.@-]{1,64}", re.ASCII)
+
+
+def validate_user_name(name: str) -> str:
+    if not USER_NAME_PATTERN.fullmatch(name):
+        raise InvalidInputError(
+            f"invalid IAM user name {name!r}: use 1-64 letters, digits or +=,.@_- characters"
+        )
+    return name
+
+
+UserName = Annotated[str, AfterValidator(validate_user_name)]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Tag(Frozen):
+    key: str
+    value: str
+
+
+class UserSummary(Frozen):
+    """What GetUser says about the target."""
+
+    user_name: UserName
+    user_id: str
+    arn: str
+    path: str
+    create_date: datetime
+    permissions_boundary_arn: str | None = None
+    tags: tuple[Tag, ...] = ()
+    # Calls spent resolving the user, reported apart from the deletion calls.
+    api_calls: int = Field(default=0, ge=0)
+
+    @property
+    def account_id(self) -> str:
+        return self.arn.split(":")[4]
+
+
+class UserInventory(Frozen):
+    """Everything the deletion steps will remove, by step name."""
+
+    user_name: UserName
+    login_profile: tuple[str, ...] = ()
+    access_keys: tuple[str, ...] = ()
+    signing_certificates: tuple[str, ...] = ()
+    ssh_public_keys: tuple[str, ...] = ()
+    service_specific_credentials: tuple[str, ...] = ()
+    mfa_devices: tuple[str, ...] = ()
+    inline_policies: tuple[str, ...] = ()
+    attached_policies: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    api_calls: int = Field(default=0, ge=0)
+
+    def items(self, step: str) -> tuple[str, ...]:
+        """The ids a step acts on; the final step's only item is the user itself."""
+        if step == "user":
+            return (self.user_name,)
+        value: tuple[str, ...] = getattr(self, step)
+        return value
+
+    def attachments(self) -> dict[str, tuple[str, ...]]:
+        """Non-empty attachment kinds, in field order."""
+        return {
+            name: value
+            for name, value in self.model_dump(exclude={"user_name", "api_calls"}).items()
+            if value
+        }
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.attachments()
+
+
+class StepResult(Frozen):
+    step: str
+    user_name: UserName
+    removed: tuple[str, ...] = ()
+    already_absent: tuple[str, ...] = ()
+    api_calls: int = Field(default=0, ge=0)
+
+
+Outcome = Literal["deleted", "planned", "failed", "delete_conflict"]
+
+
+class StepFailure(Frozen):
+    step: str
+    error_code: str | None
+    action: str | None
+    message: str
+
+
+class OffboardingReport(Frozen):
+    user_name: UserName
+    user: UserSummary
+    outcome: Outcome
+    dry_run: bool
+    reason: str | None = None
+    ticket: str | None = None
+    run_id: str | None = None
+    inventory: UserInventory
+    steps: tuple[StepResult, ...] = ()
+    failure: StepFailure | None = None
+    # What is still attached when the run ends without deleting the user.
+    remaining: UserInventory | None = None
+    rounds: int = 0
+    # Inventories taken (the first and any re-inventory after a DeleteConflict).
+    inventory_api_calls: int = 0
+    started_at: datetime
+    finished_at: datetime
+
+    @property
+    def completed_steps(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(result.step for result in self.steps))
+
+    @property
+    def resolve_api_calls(self) -> int:
+        return self.user.api_calls
+
+    @property
+    def deletion_api_calls(self) -> int:
+        """Lists and deletes: the inventory plus every step."""
+        return self.inventory_api_calls + sum(result.api_calls for result in self.steps)

@@ -1,0 +1,107 @@
+"""What every deletion step shares: inventory → act → report, with retries declared on the task."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from botocore.exceptions import ClientError
+from prefect import Task, task
+from prefect.cache_policies import NO_CACHE
+from prefect.tasks import exponential_backoff
+
+from config.settings import get_settings
+from tasks.aws import count_calls, iam_client
+from tasks.errors import error_code, retry_transient, retry_transient_or_conflict
+from tasks.models import StepResult
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+
+log = structlog.get_logger("offboard.step")
+
+Lister = Callable[["IAMClient", str], tuple[str, ...]]
+Remover = Callable[["IAMClient", str, str], None]
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """One step of the seed's CLI deletion procedure, declared as data."""
+
+    name: str
+    # The `aws iam` commands the seed names for this step, in its order.
+    seed_commands: tuple[str, ...]
+    # IAM actions the step calls; the engine's policy is generated from these.
+    permissions: tuple[str, ...]
+    list_ids: Lister
+    remove: Remover
+    # DeleteUser may conflict briefly after the last detach (eventual consistency).
+    retry_on_conflict: bool = False
+
+
+def run_step(spec: StepSpec, user_name: str, items: tuple[str, ...] | None) -> StepResult:
+    """Remove every item of the step's kind; NoSuchEntity on a delete means already absent."""
+    iam = iam_client()
+    removed: list[str] = []
+    absent: list[str] = []
+    with count_calls() as calls:
+        targets = items if items is not None else spec.list_ids(iam, user_name)
+        for item in targets:
+            try:
+                spec.remove(iam, user_name, item)
+            except ClientError as exc:
+                if error_code(exc) != "NoSuchEntity":
+                    raise
+                absent.append(item)
+            else:
+                removed.append(item)
+    result = StepResult(
+        step=spec.name,
+        user_name=user_name,
+        removed=tuple(removed),
+        already_absent=tuple(absent),
+        api_calls=calls.count,
+    )
+    log.info(
+        "step.done",
+        step=spec.name,
+        user=user_name,
+        removed=result.removed,
+        already_absent=result.already_absent,
+        api_calls=result.api_calls,
+    )
+    return result
+
+
+StepTask = Task[[str, "tuple[str, ...] | None"], StepResult]
+
+
+def retry_options(*, on_conflict: bool = False) -> dict[str, Any]:
+    """Task options every IAM-calling task shares: retries of transient errors only."""
+    settings = get_settings()
+    return {
+        "retries": settings.step_retries,
+        "retry_delay_seconds": exponential_backoff(backoff_factor=settings.retry_backoff_seconds),
+        "retry_jitter_factor": settings.retry_jitter_factor,
+        "retry_condition_fn": retry_transient_or_conflict if on_conflict else retry_transient,
+        # Steps are idempotent; a repeated call (e.g. after DeleteConflict) must act, not replay.
+        "cache_policy": NO_CACHE,
+    }
+
+
+def step_task(spec: StepSpec) -> StepTask:
+    """A Prefect task for one step: retries only transient errors, never AccessDenied."""
+
+    def run(user_name: str, items: tuple[str, ...] | None = None) -> StepResult:
+        return run_step(spec, user_name, items)
+
+    run.__name__ = f"delete_{spec.name}"
+    run.__qualname__ = run.__name__
+    decorate = task(
+        name=f"delete-{spec.name.replace('_', '-')}",
+        task_run_name=f"{spec.name}:{{user_name}}",
+        **retry_options(on_conflict=spec.retry_on_conflict),
+    )
+    return decorate(run)

@@ -1,0 +1,44 @@
+"""Seed step 5: delete the user's service-specific credentials (Git and other service logins)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tasks.runtime import StepSpec, step_task
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+
+PERMISSIONS = ("iam:ListServiceSpecificCredentials", "iam:DeleteServiceSpecificCredential")
+
+
+def list_ids(iam: IAMClient, user_name: str) -> tuple[str, ...]:
+    # botocore ships no paginator for this operation, so follow Marker by hand.
+    ids: list[str] = []
+    marker: str | None = None
+    while True:
+        page = (
+            iam.list_service_specific_credentials(UserName=user_name, Marker=marker)
+            if marker
+            else iam.list_service_specific_credentials(UserName=user_name)
+        )
+        ids.extend(c["ServiceSpecificCredentialId"] for c in page["ServiceSpecificCredentials"])
+        marker = page.get("Marker")
+        if not page.get("IsTruncated") or not marker:
+            return tuple(ids)
+
+
+def remove(iam: IAMClient, user_name: str, credential_id: str) -> None:
+    iam.delete_service_specific_credential(
+        UserName=user_name, ServiceSpecificCredentialId=credential_id
+    )
+
+
+SPEC = StepSpec(
+    name="service_specific_credentials",
+    seed_commands=("list-service-specific-credentials", "delete-service-specific-credential"),
+    permissions=PERMISSIONS,
+    list_ids=list_ids,
+    remove=remove,
+)
+delete_service_specific_credentials = step_task(SPEC)

@@ -1,0 +1,31 @@
+"""Seed step 3: delete the user's signing certificates."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tasks.runtime import StepSpec, step_task
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+
+PERMISSIONS = ("iam:ListSigningCertificates", "iam:DeleteSigningCertificate")
+
+
+def list_ids(iam: IAMClient, user_name: str) -> tuple[str, ...]:
+    pages = iam.get_paginator("list_signing_certificates").paginate(UserName=user_name)
+    return tuple(pages.search("Certificates[].CertificateId"))
+
+
+def remove(iam: IAMClient, user_name: str, certificate_id: str) -> None:
+    iam.delete_signing_certificate(UserName=user_name, CertificateId=certificate_id)
+
+
+SPEC = StepSpec(
+    name="signing_certificates",
+    seed_commands=("list-signing-certificates", "delete-signing-certificate"),
+    permissions=PERMISSIONS,
+    list_ids=list_ids,
+    remove=remove,
+)
+delete_signing_certificates = step_task(SPEC)

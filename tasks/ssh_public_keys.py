@@ -1,0 +1,31 @@
+"""Seed step 4: delete the user's SSH public keys."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tasks.runtime import StepSpec, step_task
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+
+PERMISSIONS = ("iam:ListSSHPublicKeys", "iam:DeleteSSHPublicKey")
+
+
+def list_ids(iam: IAMClient, user_name: str) -> tuple[str, ...]:
+    pages = iam.get_paginator("list_ssh_public_keys").paginate(UserName=user_name)
+    return tuple(pages.search("SSHPublicKeys[].SSHPublicKeyId"))
+
+
+def remove(iam: IAMClient, user_name: str, key_id: str) -> None:
+    iam.delete_ssh_public_key(UserName=user_name, SSHPublicKeyId=key_id)
+
+
+SPEC = StepSpec(
+    name="ssh_public_keys",
+    seed_commands=("list-ssh-public-keys", "delete-ssh-public-key"),
+    permissions=PERMISSIONS,
+    list_ids=list_ids,
+    remove=remove,
+)
+delete_ssh_public_keys = step_task(SPEC)

@@ -1,0 +1,71 @@
+"""The user itself: resolve it before anything else, delete it last (seed step 10)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import ClientError
+from prefect import task
+
+from tasks.aws import count_calls, iam_client
+from tasks.errors import UserNotFoundError, error_code
+from tasks.models import Tag, UserSummary, validate_user_name
+from tasks.runtime import StepSpec, retry_options, step_task
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+
+PERMISSIONS = ("iam:GetUser", "iam:DeleteUser")
+
+
+@task(
+    name="resolve-user",
+    task_run_name="resolve:{user_name}",
+    **retry_options(),
+)
+def resolve_user(user_name: str) -> UserSummary:
+    """GetUser; an unknown user is a caller error (UserNotFoundError), never retried."""
+    validate_user_name(user_name)
+    with count_calls() as calls:
+        try:
+            user = iam_client().get_user(UserName=user_name)["User"]
+        except ClientError as exc:
+            if error_code(exc) == "NoSuchEntity":
+                raise UserNotFoundError(user_name) from None
+            raise
+    boundary = user.get("PermissionsBoundary", {}).get("PermissionsBoundaryArn")
+    return UserSummary(
+        user_name=user["UserName"],
+        user_id=user["UserId"],
+        arn=user["Arn"],
+        path=user["Path"],
+        create_date=user["CreateDate"],
+        permissions_boundary_arn=boundary,
+        tags=tuple(Tag(key=t["Key"], value=t["Value"]) for t in user.get("Tags", [])),
+        api_calls=calls.count,
+    )
+
+
+def list_ids(iam: IAMClient, user_name: str) -> tuple[str, ...]:
+    try:
+        iam.get_user(UserName=user_name)
+    except ClientError as exc:
+        if error_code(exc) == "NoSuchEntity":
+            return ()
+        raise
+    return (user_name,)
+
+
+def remove(iam: IAMClient, user_name: str, _item: str) -> None:
+    iam.delete_user(UserName=user_name)
+
+
+SPEC = StepSpec(
+    name="user",
+    seed_commands=("delete-user",),
+    permissions=PERMISSIONS,
+    list_ids=list_ids,
+    remove=remove,
+    retry_on_conflict=True,
+)
+delete_user = step_task(SPEC)

@@ -1,0 +1,67 @@
+"""One sandbox and one Prefect test harness per session; each test makes its own users."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+# Small retry delays for the suite; read once when the task modules are imported.
+os.environ.setdefault("OFFBOARD_RETRY_BACKOFF_SECONDS", "0.02")
+os.environ.setdefault("OFFBOARD_RETRY_JITTER_FACTOR", "0")
+os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+import boto3
+import pytest
+
+from sandbox.server import Sandbox
+from tasks.aws import set_client_factory
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(port=0) as box:
+        saved = {key: os.environ.get(key) for key in box.env()}
+        os.environ.update(box.env())
+        set_client_factory(None)
+        yield box
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        set_client_factory(None)
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    storage = Path(tmp_path_factory.mktemp("prefect-results"))
+    with (
+        temporary_settings({PREFECT_RESULTS_LOCAL_STORAGE_PATH: storage}),
+        prefect_test_harness(server_startup_timeout=60),
+    ):
+        yield
+
+
+@pytest.fixture
+def iam(sandbox: Sandbox):  # type: ignore[no-untyped-def]
+    """The test's own admin client (separate from the engine's)."""
+    return boto3.client(
+        "iam",
+        endpoint_url=sandbox.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+@pytest.fixture
+def user_name(request: pytest.FixtureRequest) -> str:
+    base = request.node.name.replace("[", "-").replace("]", "").replace("_", "-")[:40]
+    return f"{base}-{uuid.uuid4().hex[:8]}"

@@ -1,0 +1,68 @@
+"""Test helpers: client-side fault injection and read-only call checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.awsrequest import AWSResponse
+
+from tasks.aws import iam_client
+
+READ_ONLY_PREFIXES = ("Get", "List", "Generate", "Simulate")
+
+
+def mutating(actions: list[str]) -> list[str]:
+    return [action for action in actions if not action.startswith(READ_ONLY_PREFIXES)]
+
+
+@dataclass
+class Injection:
+    """How often the hooked operation was called, and how many of those calls were faulted."""
+
+    calls: int = 0
+    faulted: int = 0
+    seen: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _error(code: str, status: int) -> tuple[AWSResponse, dict[str, Any]]:
+    parsed = {
+        "Error": {"Code": code, "Message": f"injected {code}"},
+        "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": {}},
+    }
+    return AWSResponse("http://injected", status, {}, None), parsed
+
+
+@contextmanager
+def inject_client_error(
+    operation: str, code: str, times: int, status: int = 400
+) -> Iterator[Injection]:
+    """Answer the first `times` calls of `operation` on the engine's IAM client with `code`.
+
+    Short-circuits before botocore's own retry layer, so only the task's retries can recover.
+    """
+    state = Injection()
+
+    def hook(params: dict[str, Any], **_: Any) -> Any:
+        state.calls += 1
+        state.seen.append(params)
+        if state.faulted < times:
+            state.faulted += 1
+            return _error(code, status)
+        return None
+
+    with before_call(operation, hook):
+        yield state
+
+
+@contextmanager
+def before_call(operation: str, hook: Callable[..., Any]) -> Iterator[None]:
+    events = iam_client().meta.events
+    name = f"before-call.iam.{operation}"
+    events.register(name, hook, unique_id=f"test-{operation}")
+    try:
+        yield
+    finally:
+        events.unregister(name, unique_id=f"test-{operation}")
