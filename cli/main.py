@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
@@ -64,6 +65,10 @@ def emit_json(value: BaseModel | list[Any] | tuple[Any, ...]) -> None:
 
 @app.callback()
 def _setup() -> None:
+    # Without PREFECT_API_URL, Prefect starts a temporary API server; its first start on a
+    # fresh machine can take longer than Prefect's default 20 s.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     configure_logging()
 
 

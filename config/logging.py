@@ -46,7 +46,25 @@ def _redact(key: str, value: Any) -> Any:
     return value
 
 
+def ensure_logging() -> None:
+    """Configure once for code paths (flows run by workers) that no CLI set up."""
+    if not structlog.is_configured():
+        configure_logging()
+
+
+class _StderrHandler(logging.Handler):
+    """Writes to whatever sys.stderr is at emit time (test runners and CLIs swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:
+            self.handleError(record)
+
+
 def configure_logging(*, json: bool | None = None, level: str | None = None) -> None:
+    """structlog renders each event; the stdlib logger ``offboard`` carries it to stderr, so
+    Prefect (``PREFECT_LOGGING_EXTRA_LOGGERS=offboard``) can forward it to the run's logs."""
     settings = get_settings()
     use_json = json if json is not None else settings.log_json
     if use_json is None:
@@ -56,6 +74,12 @@ def configure_logging(*, json: bool | None = None, level: str | None = None) -> 
         if use_json
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
+    numeric_level = logging.getLevelNamesMapping()[(level or settings.log_level).upper()]
+    root = logging.getLogger("offboard")
+    root.setLevel(numeric_level)
+    root.propagate = False
+    if not any(isinstance(h, _StderrHandler) for h in root.handlers):
+        root.addHandler(_StderrHandler())
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -65,9 +89,7 @@ def configure_logging(*, json: bool | None = None, level: str | None = None) -> 
             structlog.processors.format_exc_info,
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping()[(level or settings.log_level).upper()]
-        ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
+        logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=False,
     )

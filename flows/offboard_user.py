@@ -8,6 +8,7 @@ import structlog
 from prefect import flow
 from prefect.runtime import flow_run
 
+from config.logging import ensure_logging
 from config.settings import get_settings
 from tasks.errors import describe_failure, error_code
 from tasks.inventory import take_inventory
@@ -38,6 +39,7 @@ def offboard_user(
     Raises InvalidInputError for a bad name and UserNotFoundError for an unknown user, both
     before any mutating call. A failing step ends the run with outcome ``failed``.
     """
+    ensure_logging()
     validate_user_name(user_name)
     started = datetime.now(UTC)
     run_id = str(flow_run.id) if flow_run.id else None

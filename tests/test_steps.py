@@ -67,8 +67,8 @@ def test_inventory_lists_every_attachment_kind_and_makes_no_mutating_call(iam, u
     assert summary.api_calls == 1
     assert inventory.login_profile == ("login-profile",)
     assert set(inventory.access_keys) == set(loaded.access_key_ids)
-    assert inventory.signing_certificates == (loaded.certificate_id,)
-    assert inventory.ssh_public_keys == (loaded.ssh_key_id,)
+    assert inventory.signing_certificates == (loaded.signing_certificate_id,)
+    assert inventory.ssh_public_keys == (loaded.ssh_public_key_id,)
     assert set(inventory.service_specific_credentials) == set(loaded.service_credential_ids)
     assert inventory.mfa_devices == (loaded.mfa_serial,)
     assert set(inventory.inline_policies) == set(loaded.inline_policy_names)
