@@ -1,0 +1,1 @@
+"""The engine's own audit trail: append-only, hash-chained JSON lines."""
