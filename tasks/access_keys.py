@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tasks.items import AccessKeyItem
 from tasks.runtime import StepSpec, step_task
 
 if TYPE_CHECKING:
@@ -12,9 +13,16 @@ if TYPE_CHECKING:
 PERMISSIONS = ("iam:ListAccessKeys", "iam:DeleteAccessKey")
 
 
-def list_ids(iam: IAMClient, user_name: str) -> tuple[str, ...]:
+def list_items(iam: IAMClient, user_name: str) -> tuple[AccessKeyItem, ...]:
     pages = iam.get_paginator("list_access_keys").paginate(UserName=user_name)
-    return tuple(pages.search("AccessKeyMetadata[].AccessKeyId"))
+    return tuple(
+        AccessKeyItem(
+            access_key_id=key["AccessKeyId"],
+            status=key["Status"],
+            create_date=key.get("CreateDate"),
+        )
+        for key in pages.search("AccessKeyMetadata[]")
+    )
 
 
 def remove(iam: IAMClient, user_name: str, key_id: str) -> None:
@@ -25,7 +33,8 @@ SPEC = StepSpec(
     name="access_keys",
     seed_commands=("list-access-keys", "delete-access-key"),
     permissions=PERMISSIONS,
-    list_ids=list_ids,
+    action="iam:DeleteAccessKey",
+    list_items=list_items,
     remove=remove,
 )
 delete_access_keys = step_task(SPEC)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tasks.items import GroupItem
 from tasks.runtime import StepSpec, step_task
 
 if TYPE_CHECKING:
@@ -12,9 +13,12 @@ if TYPE_CHECKING:
 PERMISSIONS = ("iam:ListGroupsForUser", "iam:RemoveUserFromGroup")
 
 
-def list_ids(iam: IAMClient, user_name: str) -> tuple[str, ...]:
+def list_items(iam: IAMClient, user_name: str) -> tuple[GroupItem, ...]:
     pages = iam.get_paginator("list_groups_for_user").paginate(UserName=user_name)
-    return tuple(pages.search("Groups[].GroupName"))
+    return tuple(
+        GroupItem(group_name=group["GroupName"], arn=group.get("Arn"), path=group["Path"])
+        for group in pages.search("Groups[]")
+    )
 
 
 def remove(iam: IAMClient, user_name: str, group_name: str) -> None:
@@ -25,7 +29,8 @@ SPEC = StepSpec(
     name="groups",
     seed_commands=("list-groups-for-user", "remove-user-from-group"),
     permissions=PERMISSIONS,
-    list_ids=list_ids,
+    action="iam:RemoveUserFromGroup",
+    list_items=list_items,
     remove=remove,
 )
 remove_from_groups = step_task(SPEC)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tasks.items import InlinePolicyItem
 from tasks.runtime import StepSpec, step_task
 
 if TYPE_CHECKING:
@@ -12,9 +13,9 @@ if TYPE_CHECKING:
 PERMISSIONS = ("iam:ListUserPolicies", "iam:DeleteUserPolicy")
 
 
-def list_ids(iam: IAMClient, user_name: str) -> tuple[str, ...]:
+def list_items(iam: IAMClient, user_name: str) -> tuple[InlinePolicyItem, ...]:
     pages = iam.get_paginator("list_user_policies").paginate(UserName=user_name)
-    return tuple(pages.search("PolicyNames[]"))
+    return tuple(InlinePolicyItem(policy_name=name) for name in pages.search("PolicyNames[]"))
 
 
 def remove(iam: IAMClient, user_name: str, policy_name: str) -> None:
@@ -25,7 +26,8 @@ SPEC = StepSpec(
     name="inline_policies",
     seed_commands=("list-user-policies", "delete-user-policy"),
     permissions=PERMISSIONS,
-    list_ids=list_ids,
+    action="iam:DeleteUserPolicy",
+    list_items=list_items,
     remove=remove,
 )
 delete_inline_policies = step_task(SPEC)

@@ -19,5 +19,8 @@ def take_inventory(user_name: str) -> UserInventory:
     """Every list call of the procedure, paginated; no mutating call."""
     iam = iam_client()
     with count_calls() as calls:
-        found = {step.name: step.spec.list_ids(iam, user_name) for step in ATTACHMENT_STEPS}
-    return UserInventory(user_name=user_name, api_calls=calls.count, **found)
+        found = {step.name: step.spec.list_items(iam, user_name) for step in ATTACHMENT_STEPS}
+    # Each lister returns its own item type; the model validates them into the right fields.
+    return UserInventory.model_validate(
+        {"user_name": user_name, "api_calls": calls.count, **found}
+    )

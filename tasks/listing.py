@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 
 from tasks.aws import iam_client
 from tasks.errors import InvalidInputError, UserNotFoundError, error_code
-from tasks.models import Frozen
+from tasks.frozen import Frozen
 
 PERMISSIONS = ("iam:ListUsers", "iam:GetGroup", "iam:ListGroupsForUser")
 

@@ -7,24 +7,28 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from tasks.errors import error_code
+from tasks.items import LoginProfileItem
 from tasks.runtime import StepSpec, step_task
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
 
 PERMISSIONS = ("iam:GetLoginProfile", "iam:DeleteLoginProfile")
-# The login profile has no id of its own; the step's single item stands for it.
-ITEM = "login-profile"
 
 
-def list_ids(iam: IAMClient, user_name: str) -> tuple[str, ...]:
+def list_items(iam: IAMClient, user_name: str) -> tuple[LoginProfileItem, ...]:
     try:
-        iam.get_login_profile(UserName=user_name)
+        profile = iam.get_login_profile(UserName=user_name)["LoginProfile"]
     except ClientError as exc:
         if error_code(exc) == "NoSuchEntity":
             return ()
         raise
-    return (ITEM,)
+    return (
+        LoginProfileItem(
+            create_date=profile.get("CreateDate"),
+            password_reset_required=profile.get("PasswordResetRequired", False),
+        ),
+    )
 
 
 def remove(iam: IAMClient, user_name: str, _item: str) -> None:
@@ -35,7 +39,8 @@ SPEC = StepSpec(
     name="login_profile",
     seed_commands=("delete-login-profile",),
     permissions=PERMISSIONS,
-    list_ids=list_ids,
+    action="iam:DeleteLoginProfile",
+    list_items=list_items,
     remove=remove,
 )
 delete_login_profile = step_task(SPEC)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tasks.items import AttachedPolicyItem
 from tasks.runtime import StepSpec, step_task
 
 if TYPE_CHECKING:
@@ -12,9 +13,12 @@ if TYPE_CHECKING:
 PERMISSIONS = ("iam:ListAttachedUserPolicies", "iam:DetachUserPolicy")
 
 
-def list_ids(iam: IAMClient, user_name: str) -> tuple[str, ...]:
+def list_items(iam: IAMClient, user_name: str) -> tuple[AttachedPolicyItem, ...]:
     pages = iam.get_paginator("list_attached_user_policies").paginate(UserName=user_name)
-    return tuple(pages.search("AttachedPolicies[].PolicyArn"))
+    return tuple(
+        AttachedPolicyItem(policy_arn=policy["PolicyArn"], policy_name=policy["PolicyName"])
+        for policy in pages.search("AttachedPolicies[]")
+    )
 
 
 def remove(iam: IAMClient, user_name: str, policy_arn: str) -> None:
@@ -25,7 +29,8 @@ SPEC = StepSpec(
     name="attached_policies",
     seed_commands=("list-attached-user-policies", "detach-user-policy"),
     permissions=PERMISSIONS,
-    list_ids=list_ids,
+    action="iam:DetachUserPolicy",
+    list_items=list_items,
     remove=remove,
 )
 detach_managed_policies = step_task(SPEC)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from tasks.errors import error_code
+from tasks.items import MFADeviceItem, mfa_kind
 from tasks.runtime import StepSpec, step_task
 
 if TYPE_CHECKING:
@@ -19,13 +20,15 @@ PERMISSIONS = ("iam:ListMFADevices", "iam:DeactivateMFADevice", "iam:DeleteVirtu
 
 
 def is_virtual(serial: str) -> bool:
-    """Virtual devices have ARNs of the form arn:aws:iam::ACCOUNT:mfa/NAME."""
-    return serial.startswith("arn:") and ":mfa/" in serial
+    return mfa_kind(serial) == "virtual"
 
 
-def list_ids(iam: IAMClient, user_name: str) -> tuple[str, ...]:
+def list_items(iam: IAMClient, user_name: str) -> tuple[MFADeviceItem, ...]:
     pages = iam.get_paginator("list_mfa_devices").paginate(UserName=user_name)
-    return tuple(pages.search("MFADevices[].SerialNumber"))
+    return tuple(
+        MFADeviceItem(serial_number=device["SerialNumber"], enable_date=device.get("EnableDate"))
+        for device in pages.search("MFADevices[]")
+    )
 
 
 def remove(iam: IAMClient, user_name: str, serial: str) -> None:
@@ -45,7 +48,8 @@ SPEC = StepSpec(
     name="mfa_devices",
     seed_commands=("list-mfa-devices", "deactivate-mfa-device", "delete-virtual-mfa-device"),
     permissions=PERMISSIONS,
-    list_ids=list_ids,
+    action="iam:DeactivateMFADevice,iam:DeleteVirtualMFADevice",
+    list_items=list_items,
     remove=remove,
 )
 delete_mfa_devices = step_task(SPEC)

@@ -6,9 +6,22 @@ import re
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, Field
 
 from tasks.errors import InvalidInputError
+from tasks.frozen import Frozen
+from tasks.items import (
+    AccessKeyItem,
+    AttachedPolicyItem,
+    GroupItem,
+    InlinePolicyItem,
+    Item,
+    LoginProfileItem,
+    MFADeviceItem,
+    ServiceCredentialItem,
+    SigningCertificateItem,
+    SSHPublicKeyItem,
+)
 
 # IAM's own rule for user names.
 USER_NAME_PATTERN = re.compile(r"[\w+=,.@-]{1,64}", re.ASCII)
@@ -23,10 +36,6 @@ def validate_user_name(name: str) -> str:
 
 
 UserName = Annotated[str, AfterValidator(validate_user_name)]
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class Tag(Frozen):
@@ -53,34 +62,31 @@ class UserSummary(Frozen):
 
 
 class UserInventory(Frozen):
-    """Everything the deletion steps will remove, by step name."""
+    """Everything the deletion steps will remove, by step name, with the details IAM lists."""
 
     user_name: UserName
-    login_profile: tuple[str, ...] = ()
-    access_keys: tuple[str, ...] = ()
-    signing_certificates: tuple[str, ...] = ()
-    ssh_public_keys: tuple[str, ...] = ()
-    service_specific_credentials: tuple[str, ...] = ()
-    mfa_devices: tuple[str, ...] = ()
-    inline_policies: tuple[str, ...] = ()
-    attached_policies: tuple[str, ...] = ()
-    groups: tuple[str, ...] = ()
+    login_profile: tuple[LoginProfileItem, ...] = ()
+    access_keys: tuple[AccessKeyItem, ...] = ()
+    signing_certificates: tuple[SigningCertificateItem, ...] = ()
+    ssh_public_keys: tuple[SSHPublicKeyItem, ...] = ()
+    service_specific_credentials: tuple[ServiceCredentialItem, ...] = ()
+    mfa_devices: tuple[MFADeviceItem, ...] = ()
+    inline_policies: tuple[InlinePolicyItem, ...] = ()
+    attached_policies: tuple[AttachedPolicyItem, ...] = ()
+    groups: tuple[GroupItem, ...] = ()
     api_calls: int = Field(default=0, ge=0)
 
     def items(self, step: str) -> tuple[str, ...]:
         """The ids a step acts on; the final step's only item is the user itself."""
         if step == "user":
             return (self.user_name,)
-        value: tuple[str, ...] = getattr(self, step)
-        return value
+        details: tuple[Item, ...] = getattr(self, step)
+        return tuple(item.id for item in details)
 
     def attachments(self) -> dict[str, tuple[str, ...]]:
-        """Non-empty attachment kinds, in field order."""
-        return {
-            name: value
-            for name, value in self.model_dump(exclude={"user_name", "api_calls"}).items()
-            if value
-        }
+        """Ids of the non-empty attachment kinds, in the procedure's order."""
+        kinds = (name for name in type(self).model_fields if name not in {"user_name", "api_calls"})
+        return {kind: ids for kind in kinds if (ids := self.items(kind))}
 
     @property
     def is_empty(self) -> bool:

@@ -18,11 +18,14 @@ from tasks.errors import error_code, retry_transient, retry_transient_or_conflic
 from tasks.models import StepResult
 
 if TYPE_CHECKING:
+    from tasks.items import Item
+
+if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
 
 log = structlog.get_logger("offboard.step")
 
-Lister = Callable[["IAMClient", str], tuple[str, ...]]
+Lister = Callable[["IAMClient", str], "tuple[Item, ...]"]
 Remover = Callable[["IAMClient", str, str], None]
 
 
@@ -35,10 +38,15 @@ class StepSpec:
     seed_commands: tuple[str, ...]
     # IAM actions the step calls; the engine's policy is generated from these.
     permissions: tuple[str, ...]
-    list_ids: Lister
+    # The mutating action(s) the audit trail names for this step.
+    action: str
+    list_items: Lister
     remove: Remover
     # DeleteUser may conflict briefly after the last detach (eventual consistency).
     retry_on_conflict: bool = False
+
+    def ids(self, iam: IAMClient, user_name: str) -> tuple[str, ...]:
+        return tuple(item.id for item in self.list_items(iam, user_name))
 
 
 def run_step(spec: StepSpec, user_name: str, items: tuple[str, ...] | None) -> StepResult:
@@ -47,7 +55,7 @@ def run_step(spec: StepSpec, user_name: str, items: tuple[str, ...] | None) -> S
     removed: list[str] = []
     absent: list[str] = []
     with count_calls() as calls:
-        targets = items if items is not None else spec.list_ids(iam, user_name)
+        targets = items if items is not None else spec.ids(iam, user_name)
         for item in targets:
             try:
                 spec.remove(iam, user_name, item)

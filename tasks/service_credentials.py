@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tasks.items import ServiceCredentialItem
 from tasks.runtime import StepSpec, step_task
 
 if TYPE_CHECKING:
@@ -12,9 +13,9 @@ if TYPE_CHECKING:
 PERMISSIONS = ("iam:ListServiceSpecificCredentials", "iam:DeleteServiceSpecificCredential")
 
 
-def list_ids(iam: IAMClient, user_name: str) -> tuple[str, ...]:
+def list_items(iam: IAMClient, user_name: str) -> tuple[ServiceCredentialItem, ...]:
     # botocore ships no paginator for this operation, so follow Marker by hand.
-    ids: list[str] = []
+    found: list[ServiceCredentialItem] = []
     marker: str | None = None
     while True:
         page = (
@@ -22,10 +23,19 @@ def list_ids(iam: IAMClient, user_name: str) -> tuple[str, ...]:
             if marker
             else iam.list_service_specific_credentials(UserName=user_name)
         )
-        ids.extend(c["ServiceSpecificCredentialId"] for c in page["ServiceSpecificCredentials"])
+        found.extend(
+            ServiceCredentialItem(
+                service_specific_credential_id=cred["ServiceSpecificCredentialId"],
+                service_name=cred["ServiceName"],
+                service_user_name=cred.get("ServiceUserName"),
+                status=cred["Status"],
+                create_date=cred.get("CreateDate"),
+            )
+            for cred in page["ServiceSpecificCredentials"]
+        )
         marker = page.get("Marker")
         if not page.get("IsTruncated") or not marker:
-            return tuple(ids)
+            return tuple(found)
 
 
 def remove(iam: IAMClient, user_name: str, credential_id: str) -> None:
@@ -38,7 +48,8 @@ SPEC = StepSpec(
     name="service_specific_credentials",
     seed_commands=("list-service-specific-credentials", "delete-service-specific-credential"),
     permissions=PERMISSIONS,
-    list_ids=list_ids,
+    action="iam:DeleteServiceSpecificCredential",
+    list_items=list_items,
     remove=remove,
 )
 delete_service_specific_credentials = step_task(SPEC)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tasks.items import SigningCertificateItem
 from tasks.runtime import StepSpec, step_task
 
 if TYPE_CHECKING:
@@ -12,9 +13,17 @@ if TYPE_CHECKING:
 PERMISSIONS = ("iam:ListSigningCertificates", "iam:DeleteSigningCertificate")
 
 
-def list_ids(iam: IAMClient, user_name: str) -> tuple[str, ...]:
+def list_items(iam: IAMClient, user_name: str) -> tuple[SigningCertificateItem, ...]:
     pages = iam.get_paginator("list_signing_certificates").paginate(UserName=user_name)
-    return tuple(pages.search("Certificates[].CertificateId"))
+    return tuple(
+        SigningCertificateItem(
+            certificate_id=cert["CertificateId"],
+            status=cert["Status"],
+            upload_date=cert.get("UploadDate"),
+            body=cert["CertificateBody"],
+        )
+        for cert in pages.search("Certificates[]")
+    )
 
 
 def remove(iam: IAMClient, user_name: str, certificate_id: str) -> None:
@@ -25,7 +34,8 @@ SPEC = StepSpec(
     name="signing_certificates",
     seed_commands=("list-signing-certificates", "delete-signing-certificate"),
     permissions=PERMISSIONS,
-    list_ids=list_ids,
+    action="iam:DeleteSigningCertificate",
+    list_items=list_items,
     remove=remove,
 )
 delete_signing_certificates = step_task(SPEC)

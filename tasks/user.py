@@ -9,6 +9,7 @@ from prefect import task
 
 from tasks.aws import count_calls, iam_client
 from tasks.errors import UserNotFoundError, error_code
+from tasks.frozen import Frozen
 from tasks.models import Tag, UserSummary, validate_user_name
 from tasks.runtime import StepSpec, retry_options, step_task
 
@@ -46,14 +47,22 @@ def resolve_user(user_name: str) -> UserSummary:
     )
 
 
-def list_ids(iam: IAMClient, user_name: str) -> tuple[str, ...]:
+class UserItem(Frozen):
+    user_name: str
+
+    @property
+    def id(self) -> str:
+        return self.user_name
+
+
+def list_items(iam: IAMClient, user_name: str) -> tuple[UserItem, ...]:
     try:
         iam.get_user(UserName=user_name)
     except ClientError as exc:
         if error_code(exc) == "NoSuchEntity":
             return ()
         raise
-    return (user_name,)
+    return (UserItem(user_name=user_name),)
 
 
 def remove(iam: IAMClient, user_name: str, _item: str) -> None:
@@ -64,7 +73,8 @@ SPEC = StepSpec(
     name="user",
     seed_commands=("delete-user",),
     permissions=PERMISSIONS,
-    list_ids=list_ids,
+    action="iam:DeleteUser",
+    list_items=list_items,
     remove=remove,
     retry_on_conflict=True,
 )

@@ -159,7 +159,7 @@ def test_persistent_conflict_reports_exactly_what_remains(iam, user_name):
     still_there = [
         k["AccessKeyId"] for k in iam.list_access_keys(UserName=user_name)["AccessKeyMetadata"]
     ]
-    assert still_there and set(report.remaining.access_keys) == set(still_there)
+    assert still_there and set(report.remaining.items("access_keys")) == set(still_there)
     assert report.remaining.attachments().keys() == {"access_keys"}
     assert report.failure and report.failure.action == "iam:DeleteUser"
     iam.get_user(UserName=user_name)

@@ -65,15 +65,24 @@ def test_inventory_lists_every_attachment_kind_and_makes_no_mutating_call(iam, u
     assert mutating([c.action for c in sandbox.requests.since(mark)]) == []
     assert summary.permissions_boundary_arn == loaded.boundary_arn
     assert summary.api_calls == 1
-    assert inventory.login_profile == ("login-profile",)
-    assert set(inventory.access_keys) == set(loaded.access_key_ids)
-    assert inventory.signing_certificates == (loaded.signing_certificate_id,)
-    assert inventory.ssh_public_keys == (loaded.ssh_public_key_id,)
-    assert set(inventory.service_specific_credentials) == set(loaded.service_credential_ids)
-    assert inventory.mfa_devices == (loaded.mfa_serial,)
-    assert set(inventory.inline_policies) == set(loaded.inline_policy_names)
-    assert set(inventory.attached_policies) == set(loaded.managed_policy_arns)
-    assert set(inventory.groups) == set(loaded.group_names)
+    assert inventory.items("login_profile") == ("login-profile",)
+    assert set(inventory.items("access_keys")) == set(loaded.access_key_ids)
+    assert {k.status for k in inventory.access_keys} == {"Active"}
+    assert inventory.items("signing_certificates") == (loaded.signing_certificate_id,)
+    assert "BEGIN CERTIFICATE" in inventory.signing_certificates[0].body
+    assert inventory.items("ssh_public_keys") == (loaded.ssh_public_key_id,)
+    assert set(inventory.items("service_specific_credentials")) == set(
+        loaded.service_credential_ids
+    )
+    assert {c.service_name for c in inventory.service_specific_credentials} <= {
+        "codecommit.amazonaws.com",
+        "cassandra.amazonaws.com",
+    }
+    assert inventory.items("mfa_devices") == (loaded.mfa_serial,)
+    assert inventory.mfa_devices[0].kind == "virtual"
+    assert set(inventory.items("inline_policies")) == set(loaded.inline_policy_names)
+    assert set(inventory.items("attached_policies")) == set(loaded.managed_policy_arns)
+    assert set(inventory.items("groups")) == set(loaded.group_names)
     assert inventory.api_calls == len(ATTACHMENT_STEPS)
 
 
