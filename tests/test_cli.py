@@ -61,7 +61,7 @@ def test_plan_makes_no_mutating_call_and_prints_the_inventory_as_json(sandbox, i
     assert actions and mutating(actions) == []
     data = json.loads(result.stdout)
     assert data["user"]["user_name"] == user_name
-    assert set(data["inventory"]["groups"]) == set(loaded.group_names)
+    assert {g["group_name"] for g in data["inventory"]["groups"]} == set(loaded.group_names)
     human = invoke("plan", user_name)
     assert human.exit_code == 0 and "access keys" in human.stdout
 
