@@ -196,8 +196,8 @@ def _snapshot_lines(path: Path) -> Iterator[tuple[int, bytes, bool]]:
             yield number, raw[:-1] if complete else raw, complete
 
 
-def _line_problem(number: int, line: bytes, complete: bool, prev_hash: str) -> str | None:
-    """Why line ``number`` is not a sound link after a line hashing to ``prev_hash``."""
+def _parse_line(line: bytes, complete: bool) -> AuditRecord | str:
+    """The record on one line, or why the line is not a sound record by itself."""
     if not complete:
         return "incomplete line (no newline at the end of the file)"
     if not line:
@@ -216,15 +216,10 @@ def _line_problem(number: int, line: bytes, complete: bool, prev_hash: str) -> s
         return f"not an audit record: {where}: {error['msg']}".replace("\n", " ")
     if canonical_json(data).encode("ascii") != line:
         return "not in canonical form (the line was edited)"
+    # Hashed as read, so even an edit that parses to the same values is caught.
     if content_hash(data) != record.hash:
         return "hash does not match the record (the line was edited)"
-    if record.seq != number:
-        return f"seq is {record.seq}, expected {number} (a line was deleted, inserted or moved)"
-    if record.prev_hash != prev_hash:
-        if number == 1:
-            return "prev_hash of the first line is not 64 zeros (lines were removed from the start)"
-        return "prev_hash does not match the previous line"
-    return None
+    return record
 
 
 def verify(path: Path | str) -> ChainReport:
@@ -236,26 +231,19 @@ def verify(path: Path | str) -> ChainReport:
     before_head: str | None = None
     try:
         for number, line, complete in _snapshot_lines(path):
-            problem = _line_problem(number, line, complete, head or GENESIS_HASH)
-            if problem == "prev_hash does not match the previous line":
-                # Line ``number`` vouches for itself, so the line it links to was changed
-                # (or this one's prev_hash was): the chain is untrusted from the line before.
-                return ChainReport(
-                    ok=False,
-                    records=records - 1,
-                    head_hash=before_head,
-                    first_bad_line=number - 1,
-                    problem=f"does not match the prev_hash recorded in line {number} "
-                    "(this line was edited)",
-                )
-            if problem is not None:
-                return ChainReport(
-                    ok=False,
-                    records=records,
-                    head_hash=head,
-                    first_bad_line=number,
-                    problem=problem,
-                )
+            parsed = _parse_line(line, complete)
+            if isinstance(parsed, str):
+                return _broken(number, parsed, records, head)
+            if parsed.seq != number:
+                problem = f"seq is {parsed.seq}, expected {number} (a line was deleted or moved)"
+                return _broken(number, problem, records, head)
+            if parsed.prev_hash != (head or GENESIS_HASH):
+                if number == 1:
+                    problem = "prev_hash is not 64 zeros (lines were removed from the start)"
+                    return _broken(1, problem, 0, None)
+                # This line vouches for itself, so the line it links to is the one that changed.
+                problem = f"does not match the prev_hash in line {number} (the line was edited)"
+                return _broken(number - 1, problem, number - 2, before_head)
             records = number
             before_head, head = head, sha256_hex(line)
     except FileNotFoundError:
@@ -263,6 +251,12 @@ def verify(path: Path | str) -> ChainReport:
     except OSError as exc:
         return _unreadable(f"cannot read audit log at {path}: {exc.strerror or exc}")
     return ChainReport(ok=True, records=records, head_hash=head, first_bad_line=None, problem=None)
+
+
+def _broken(line: int, problem: str, records: int, head: str | None) -> ChainReport:
+    return ChainReport(
+        ok=False, records=records, head_hash=head, first_bad_line=line, problem=problem
+    )
 
 
 def _unreadable(problem: str) -> ChainReport:

@@ -27,7 +27,7 @@ def run_demo() -> int:
         from tasks.user import resolve_user
 
         console.rule(f"1. plan for {target} (no changes)")
-        console.print(render.plan_table(resolve_user.fn(target), take_inventory.fn(target)))
+        console.print(render.plan_table(resolve_user(target), take_inventory.fn(target)))
 
         console.rule(f"2. offboard {target} through the Prefect flow")
         report = offboard_user(user_name=target, reason="demo: left the company", ticket="DEMO-1")

@@ -17,9 +17,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel
 
 from cli import render
+from cli.audit_cli import audit_app
 from config.logging import configure_logging
 from tasks.errors import OffboardError, describe_failure
 from tasks.models import validate_user_name
+from tasks.user import resolve_user
 
 app = typer.Typer(
     name="offboard",
@@ -65,11 +67,7 @@ def emit_json(value: BaseModel | list[Any] | tuple[Any, ...]) -> None:
 
 @app.callback()
 def _setup() -> None:
-    # Without PREFECT_API_URL, Prefect starts a temporary API server; its first start on a
-    # fresh machine can take longer than Prefect's default 20 s.
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    configure_logging()
+    configure_logging(level=os.environ.get("OFFBOARD_LOG_LEVEL", "WARNING"))
 
 
 @app.command()
@@ -79,10 +77,9 @@ def plan(
 ) -> None:
     """Show what offboarding USER would remove. Makes no mutating call."""
     from tasks.inventory import take_inventory
-    from tasks.user import resolve_user
 
     validate_user_name(user)
-    summary = resolve_user.fn(user)
+    summary = resolve_user(user)
     inventory = take_inventory.fn(user)
     if as_json:
         typer.echo(
@@ -98,17 +95,42 @@ def plan(
     render.console.print(render.plan_table(summary, inventory))
 
 
+# Exit codes by outcome: refused is a caller error (2), held by the guard is 3.
+OUTCOME_EXIT = {
+    "deleted": 0,
+    "planned": 0,
+    "failed": 1,
+    "delete_conflict": 1,
+    "refused": 2,
+    "held_recently_active": 3,
+    "held_review_incomplete": 3,
+}
+
+
 @app.command()
 @cli_errors
 def run(
     user: Annotated[str, typer.Argument(help="IAM user name")],
     reason: Annotated[str | None, typer.Option(help="Why the user is offboarded.")] = None,
     ticket: Annotated[str | None, typer.Option(help="Change or HR ticket id.")] = None,
+    override_activity_guard: Annotated[
+        bool,
+        typer.Option(
+            "--override-activity-guard",
+            help="Delete even if the user was recently active (needs --reason; audited).",
+        ),
+    ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Delete USER with every attachment, in the order of the AWS CLI procedure."""
+    """Delete USER with every attachment, in the order of the AWS CLI procedure.
+
+    Exit codes: 0 deleted, 1 a step failed, 2 refused (bad input, unknown or protected user),
+    3 held by the activity guard (recently active, or the access review did not complete).
+    """
     validate_user_name(user)
+    if override_activity_guard and not (reason and reason.strip()):
+        raise fail("--override-activity-guard needs --reason", 2)
     if not yes:
         if not sys.stdin.isatty():
             raise fail("refusing to delete without --yes when not run from a terminal", 2)
@@ -117,13 +139,40 @@ def run(
 
     from flows.offboard_user import offboard_user
 
-    report = offboard_user(user_name=user, reason=reason, ticket=ticket)
+    report = offboard_user(
+        user_name=user,
+        reason=reason,
+        ticket=ticket,
+        override_activity_guard=override_activity_guard,
+    )
     if as_json:
         emit_json(report)
-    else:
+    elif report.outcome != "refused":
         render.print_report(report)
-    if report.outcome != "deleted":
-        raise typer.Exit(1)
+    code = OUTCOME_EXIT[report.outcome]
+    if report.outcome == "refused" and report.failure:
+        raise fail(report.failure.message, code)
+    if report.outcome.startswith("held") and report.failure:
+        typer.echo(f"offboard: held by the activity guard: {report.failure.message}", err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+@cli_errors
+def review(
+    user: Annotated[str, typer.Argument(help="IAM user name")], as_json: JsonOption = False
+) -> None:
+    """Review USER's recent access: last activity per service, per access key, password."""
+    from tasks.inventory import take_inventory
+    from tasks.review import review_access
+
+    validate_user_name(user)
+    summary = resolve_user(user)
+    found = review_access.fn(summary, take_inventory.fn(user))
+    if as_json:
+        emit_json(found)
+    else:
+        render.print_review(found)
 
 
 @app.command()
@@ -176,6 +225,9 @@ def demo() -> None:
     from cli.demo import run_demo
 
     raise typer.Exit(run_demo())
+
+
+app.add_typer(audit_app, name="audit")
 
 
 def main() -> None:

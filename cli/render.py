@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from rich.console import Console
 from rich.table import Table
 
+from flows.report import OffboardingReport
 from tasks.listing import GroupListing, UserListing
-from tasks.models import OffboardingReport, UserInventory, UserSummary
+from tasks.models import UserInventory, UserSummary
+from tasks.review import AccessReview
 
 console = Console()
 
@@ -38,7 +41,8 @@ def plan_table(user: UserSummary, inventory: UserInventory) -> Table:
 
 
 def report_table(report: OffboardingReport) -> Table:
-    table = Table(title=f"Offboarding run for {report.user.arn}", title_justify="left")
+    target = report.user.arn if report.user else report.user_name
+    table = Table(title=f"Offboarding run for {target}", title_justify="left")
     table.add_column("step")
     table.add_column("removed", justify="right")
     table.add_column("already absent", justify="right")
@@ -53,9 +57,50 @@ def report_table(report: OffboardingReport) -> Table:
     return table
 
 
+def _when(moment: datetime | None) -> str:
+    return moment.isoformat(timespec="seconds") if moment else "never"
+
+
+def print_review(review: AccessReview) -> None:
+    state = "complete" if review.complete else f"INCOMPLETE: {review.incomplete_reason}"
+    console.print(f"Access review of {review.user_arn} ({state})")
+    console.print(f"last activity: {_when(review.last_activity)}")
+    console.print(f"password last used: {_when(review.password_last_used)}")
+    console.print(f"MFA devices: {', '.join(review.mfa_devices) or 'none'}")
+    services = Table(title="services", title_justify="left")
+    for column in ("service", "last authenticated", "region", "actions used"):
+        services.add_column(column)
+    for service in review.services:
+        used = [a.action_name for a in service.actions if a.last_accessed]
+        services.add_row(
+            service.namespace,
+            _when(service.last_authenticated),
+            service.region or "-",
+            ", ".join(used) or "-",
+        )
+    console.print(services)
+    keys = Table(title="access keys", title_justify="left")
+    for column in ("key", "status", "last used", "service", "region"):
+        keys.add_column(column)
+    for key in review.access_keys:
+        keys.add_row(
+            key.access_key_id,
+            key.status,
+            _when(key.last_used),
+            key.service or "-",
+            key.region or "-",
+        )
+    console.print(keys)
+
+
 def print_report(report: OffboardingReport) -> None:
-    if report.dry_run:
+    if report.user and report.inventory and (report.dry_run or not report.steps):
         console.print(plan_table(report.user, report.inventory))
+    if report.review:
+        print_review(report.review)
+    if report.snapshot:
+        console.print(f"snapshot: {report.snapshot.location}")
+    if report.dry_run:
         return
     console.print(report_table(report))
     style = "green" if report.outcome == "deleted" else "red"
@@ -67,7 +112,7 @@ def print_report(report: OffboardingReport) -> None:
             f"{failure.action or '-'}: {failure.message}"
         )
         console.print(f"completed steps: {', '.join(report.completed_steps) or 'none'}")
-    if report.remaining and not report.remaining.is_empty:
+    if report.user and report.remaining and not report.remaining.is_empty:
         console.print(plan_table(report.user, report.remaining))
     console.print(
         f"API calls: resolve {report.resolve_api_calls}, lists+deletes {report.deletion_api_calls}"

@@ -1,8 +1,10 @@
-"""The offboarding flow: resolve, inventory, then the seed's ten deletion steps in order."""
+"""The offboarding flow: resolve, refuse protected principals, inventory, review, guard,
+snapshot, then the seed's ten deletion steps in order."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 from prefect import flow
@@ -10,124 +12,168 @@ from prefect.runtime import flow_run
 
 from config.logging import ensure_logging
 from config.settings import get_settings
-from tasks.errors import describe_failure, error_code
+from flows.auditing import RunAudit, target_of
+from flows.deletion import run_deletion
+from flows.guards import activity_hold, protection_rule
+from flows.report import OffboardingReport, Outcome, StepFailure
+from flows.report_artifact import publish_report
+from tasks.errors import InvalidInputError, describe_failure
+from tasks.identity import caller_identity
 from tasks.inventory import take_inventory
-from tasks.models import (
-    OffboardingReport,
-    Outcome,
-    StepFailure,
-    StepResult,
-    UserInventory,
-    UserSummary,
-    validate_user_name,
-)
-from tasks.procedure import DELETION_PROCEDURE, FINAL_STEP
-from tasks.user import resolve_user
+from tasks.models import validate_user_name
+from tasks.review import review_access
+from tasks.snapshot import SnapshotRef, take_snapshot
+from tasks.user import find_user
 
 log = structlog.get_logger("offboard.flow")
+FLOW_NAME = "offboard-user"
 
 
-@flow(name="offboard-user", flow_run_name="offboard-{user_name}", log_prints=False)
+@flow(name=FLOW_NAME, flow_run_name="offboard-{user_name}", log_prints=False)
 def offboard_user(
     user_name: str,
     dry_run: bool = False,
     reason: str | None = None,
     ticket: str | None = None,
+    override_activity_guard: bool = False,
 ) -> OffboardingReport:
     """Delete an IAM user the way the AWS CLI procedure does, or only plan it (``dry_run``).
 
-    Raises InvalidInputError for a bad name and UserNotFoundError for an unknown user, both
-    before any mutating call. A failing step ends the run with outcome ``failed``.
+    Raises InvalidInputError for bad input. Ends with outcome ``refused`` (unknown or protected
+    user) or ``held_*`` (activity guard) before any mutating call; ``failed`` names the step.
     """
     ensure_logging()
     validate_user_name(user_name)
+    if override_activity_guard and not (reason and reason.strip()):
+        raise InvalidInputError("overriding the activity guard needs a reason (--reason)")
+    settings = get_settings()
     started = datetime.now(UTC)
     run_id = str(flow_run.id) if flow_run.id else None
     structlog.contextvars.bind_contextvars(run_id=run_id, target_user=user_name)
-    try:
-        user = resolve_user(user_name)
-        structlog.contextvars.bind_contextvars(account=user.account_id)
-        inventory = take_inventory(user_name)
-        log.info("offboard.inventory", attachments=inventory.attachments(), dry_run=dry_run)
+    fields: dict[str, Any] = {
+        "user_name": user_name,
+        "dry_run": dry_run,
+        "reason": reason,
+        "ticket": ticket,
+        "run_id": run_id,
+        "started_at": started,
+    }
 
-        def report(outcome: Outcome, **fields: object) -> OffboardingReport:
-            return OffboardingReport.model_validate(
-                {
-                    "user_name": user_name,
-                    "user": user,
-                    "outcome": outcome,
-                    "dry_run": dry_run,
-                    "reason": reason,
-                    "ticket": ticket,
-                    "run_id": run_id,
-                    "inventory": inventory,
-                    "started_at": started,
-                    "finished_at": datetime.now(UTC),
-                    **fields,
-                }
+    def finish(outcome: Outcome, **more: Any) -> OffboardingReport:
+        report = OffboardingReport.model_validate(
+            {**fields, **more, "outcome": outcome, "finished_at": datetime.now(UTC)}
+        )
+        log.info("offboard.finished", outcome=report.outcome, rounds=report.rounds)
+        if not dry_run:
+            publish_report(report)
+        return report
+
+    try:
+        caller = caller_identity()
+        fields["actor"] = caller.arn
+        user = find_user(user_name)
+        audit = RunAudit(
+            flow=FLOW_NAME,
+            run_id=run_id,
+            actor=caller.arn,
+            target=target_of(user_name, user),
+            reason=reason,
+            ticket=ticket,
+            enabled=not dry_run,
+        )
+        if user is None:
+            message = f"no IAM user named {user_name}"
+            audit.record(
+                "resolve", "iam:GetUser", "skipped", error_code="NoSuchEntity", message=message
+            )
+            return finish(
+                "refused",
+                failure=StepFailure(
+                    step="resolve", error_code="NoSuchEntity", action="iam:GetUser", message=message
+                ),
+            )
+        fields["user"] = user
+        structlog.contextvars.bind_contextvars(account=user.account_id)
+
+        rule = protection_rule(user, caller, settings)
+        if rule:
+            message = f"{user_name} is protected: {rule}"
+            audit.record(
+                "protect", "protect.refuse", "skipped", error_code="Protected", message=message
+            )
+            return finish(
+                "refused",
+                failure=StepFailure(
+                    step="protect", error_code="Protected", action=None, message=message
+                ),
             )
 
+        inventory = take_inventory(user_name)
+        fields["inventory"] = inventory
+        fields["inventory_api_calls"] = inventory.api_calls
+        log.info("offboard.inventory", attachments=inventory.attachments(), dry_run=dry_run)
+
+        review = review_access(user, inventory)
+        fields["review"] = review
+        last = review.last_activity
+        audit.record(
+            "review",
+            "review.access",
+            "done" if review.complete else "failed",
+            resources=tuple(s.namespace for s in review.used_services),
+            message=review.incomplete_reason
+            or f"last activity {last.isoformat() if last else 'never'}",
+        )
+        hold = activity_hold(review, settings)
+        if hold and not override_activity_guard:
+            audit.record("guard", "guard.hold", "held", message=hold)
+            outcome: Outcome = (
+                "held_review_incomplete" if not review.complete else "held_recently_active"
+            )
+            return finish(
+                outcome,
+                failure=StepFailure(
+                    step="guard", error_code="ActivityGuard", action=None, message=hold
+                ),
+            )
+        if hold:
+            audit.record("guard", "guard.override", "done", message=hold)
+            fields["activity_guard_overridden"] = True
+
         if dry_run:
-            return report("planned", inventory_api_calls=inventory.api_calls)
-        outcome, fields = _delete(user, inventory)
-        result = report(outcome, **fields)
-        log.info("offboard.finished", outcome=result.outcome, rounds=result.rounds)
-        return result
-    finally:
-        structlog.contextvars.unbind_contextvars("run_id", "target_user", "account")
+            return finish("planned")
 
-
-def _delete(user: UserSummary, inventory: UserInventory) -> tuple[Outcome, dict[str, object]]:
-    """Run the steps; when DeleteUser still conflicts, re-inventory and repeat, a bounded number
-    of times, then report exactly what remains."""
-    max_rounds = get_settings().max_delete_rounds
-    results: list[StepResult] = []
-    inventory_calls = inventory.api_calls
-    current = inventory
-    for round_number in range(1, max_rounds + 1):
-        for step in DELETION_PROCEDURE:
-            state = step.task(user.user_name, current.items(step.name), return_state=True)
-            if state.is_completed():
-                results.append(state.result())
-                continue
+        state = take_snapshot(user, inventory, review, run_id, return_state=True)
+        if not state.is_completed():
             exc = state.result(raise_on_failure=False)
-            if (
-                step is FINAL_STEP
-                and isinstance(exc, Exception)
-                and error_code(exc) == ("DeleteConflict")
-            ):
-                break
             code, action, message = describe_failure(
                 exc if isinstance(exc, BaseException) else RuntimeError(str(state.message))
             )
-            log.error("offboard.step_failed", step=step.name, error=code, action=action)
-            failure = StepFailure(step=step.name, error_code=code, action=action, message=message)
-            return "failed", {
-                "steps": tuple(results),
-                "failure": failure,
-                "rounds": round_number,
-                "inventory_api_calls": inventory_calls,
-            }
-        else:
-            return "deleted", {
-                "steps": tuple(results),
-                "rounds": round_number,
-                "inventory_api_calls": inventory_calls,
-            }
-        # Something appeared while the steps ran (or IAM has not caught up): look again.
-        current = take_inventory(user.user_name)
-        inventory_calls += current.api_calls
-        log.warning("offboard.delete_conflict", round=round_number, remaining=current.attachments())
-    return "delete_conflict", {
-        "steps": tuple(results),
-        "rounds": max_rounds,
-        "remaining": current,
-        "inventory_api_calls": inventory_calls,
-        "failure": StepFailure(
-            step=FINAL_STEP.name,
-            error_code="DeleteConflict",
-            action="iam:DeleteUser",
-            message=f"user still has attachments after {max_rounds} rounds: "
-            + ", ".join(f"{kind}={len(ids)}" for kind, ids in current.attachments().items()),
-        ),
-    }
+            audit.record("snapshot", "snapshot.write", "failed", error_code=code, message=message)
+            return finish(
+                "failed",
+                failure=StepFailure(
+                    step="snapshot", error_code=code, action=action, message=message
+                ),
+            )
+        snapshot: SnapshotRef = state.result()
+        fields["snapshot"] = snapshot
+        audit.record(
+            "snapshot",
+            "snapshot.write",
+            "done",
+            resources=(snapshot.location,),
+            message=f"sha256 {snapshot.sha256}",
+        )
+
+        deletion = run_deletion(user_name, inventory, audit)
+        return finish(
+            deletion.outcome,
+            steps=tuple(deletion.steps),
+            rounds=deletion.rounds,
+            failure=deletion.failure,
+            remaining=deletion.remaining,
+            inventory_api_calls=deletion.inventory_api_calls,
+        )
+    finally:
+        structlog.contextvars.unbind_contextvars("run_id", "target_user", "account")

@@ -19,7 +19,13 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import make_server
 
-from sandbox.extension import RequestLog, clear_faults, install, request_log
+from sandbox.extension import (
+    RequestLog,
+    clear_faults,
+    install,
+    request_log,
+    reset_last_accessed_jobs,
+)
 
 __all__ = ["DEFAULT_PORT", "Sandbox", "main", "run_forever"]
 
@@ -155,11 +161,15 @@ class Sandbox:
         return make_client(service_name, **options)
 
     def reset(self) -> None:
-        """Forget all moto state, pending faults and the request log."""
+        """Forget all moto state, pending faults, the request log and last-accessed job settings.
+
+        Users' recorded activity lives in moto's state, so it goes too.
+        """
         from moto.moto_api._internal.models import moto_api_backend
 
         moto_api_backend.reset()
         clear_faults()
+        reset_last_accessed_jobs()
         request_log().clear()
 
 

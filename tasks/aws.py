@@ -108,3 +108,8 @@ def iam_client() -> IAMClient:
 def sts_client() -> STSClient:
     client: STSClient = get_client_factory().client("sts")
     return client
+
+
+def s3_client() -> Any:
+    """For snapshots kept in S3."""
+    return get_client_factory().client("s3")

@@ -21,6 +21,4 @@ def take_inventory(user_name: str) -> UserInventory:
     with count_calls() as calls:
         found = {step.name: step.spec.list_items(iam, user_name) for step in ATTACHMENT_STEPS}
     # Each lister returns its own item type; the model validates them into the right fields.
-    return UserInventory.model_validate(
-        {"user_name": user_name, "api_calls": calls.count, **found}
-    )
+    return UserInventory.model_validate({"user_name": user_name, "api_calls": calls.count, **found})

@@ -1,10 +1,10 @@
-"""Frozen pydantic models that cross module boundaries (tasks ↔ flows ↔ CLI)."""
+"""Frozen pydantic models the tasks hand to the flows: the user, its inventory, step results."""
 
 from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
@@ -51,6 +51,7 @@ class UserSummary(Frozen):
     arn: str
     path: str
     create_date: datetime
+    password_last_used: datetime | None = None
     permissions_boundary_arn: str | None = None
     tags: tuple[Tag, ...] = ()
     # Calls spent resolving the user, reported apart from the deletion calls.
@@ -99,46 +100,3 @@ class StepResult(Frozen):
     removed: tuple[str, ...] = ()
     already_absent: tuple[str, ...] = ()
     api_calls: int = Field(default=0, ge=0)
-
-
-Outcome = Literal["deleted", "planned", "failed", "delete_conflict"]
-
-
-class StepFailure(Frozen):
-    step: str
-    error_code: str | None
-    action: str | None
-    message: str
-
-
-class OffboardingReport(Frozen):
-    user_name: UserName
-    user: UserSummary
-    outcome: Outcome
-    dry_run: bool
-    reason: str | None = None
-    ticket: str | None = None
-    run_id: str | None = None
-    inventory: UserInventory
-    steps: tuple[StepResult, ...] = ()
-    failure: StepFailure | None = None
-    # What is still attached when the run ends without deleting the user.
-    remaining: UserInventory | None = None
-    rounds: int = 0
-    # Inventories taken (the first and any re-inventory after a DeleteConflict).
-    inventory_api_calls: int = 0
-    started_at: datetime
-    finished_at: datetime
-
-    @property
-    def completed_steps(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(result.step for result in self.steps))
-
-    @property
-    def resolve_api_calls(self) -> int:
-        return self.user.api_calls
-
-    @property
-    def deletion_api_calls(self) -> int:
-        """Lists and deletes: the inventory plus every step."""
-        return self.inventory_api_calls + sum(result.api_calls for result in self.steps)

@@ -19,20 +19,16 @@ if TYPE_CHECKING:
 PERMISSIONS = ("iam:GetUser", "iam:DeleteUser")
 
 
-@task(
-    name="resolve-user",
-    task_run_name="resolve:{user_name}",
-    **retry_options(),
-)
-def resolve_user(user_name: str) -> UserSummary:
-    """GetUser; an unknown user is a caller error (UserNotFoundError), never retried."""
+@task(name="find-user", task_run_name="find:{user_name}", **retry_options())
+def find_user(user_name: str) -> UserSummary | None:
+    """GetUser; None for an unknown user (a caller error, not a failed run)."""
     validate_user_name(user_name)
     with count_calls() as calls:
         try:
             user = iam_client().get_user(UserName=user_name)["User"]
         except ClientError as exc:
             if error_code(exc) == "NoSuchEntity":
-                raise UserNotFoundError(user_name) from None
+                return None
             raise
     boundary = user.get("PermissionsBoundary", {}).get("PermissionsBoundaryArn")
     return UserSummary(
@@ -41,10 +37,19 @@ def resolve_user(user_name: str) -> UserSummary:
         arn=user["Arn"],
         path=user["Path"],
         create_date=user["CreateDate"],
+        password_last_used=user.get("PasswordLastUsed"),
         permissions_boundary_arn=boundary,
         tags=tuple(Tag(key=t["Key"], value=t["Value"]) for t in user.get("Tags", [])),
         api_calls=calls.count,
     )
+
+
+def resolve_user(user_name: str) -> UserSummary:
+    """As find_user, outside a flow: an unknown user raises UserNotFoundError."""
+    user = find_user.fn(user_name)
+    if user is None:
+        raise UserNotFoundError(user_name)
+    return user
 
 
 class UserItem(Frozen):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +11,12 @@ from pathlib import Path
 # Small retry delays for the suite; read once when the task modules are imported.
 os.environ.setdefault("OFFBOARD_RETRY_BACKOFF_SECONDS", "0.02")
 os.environ.setdefault("OFFBOARD_RETRY_JITTER_FACTOR", "0")
-os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+# Prefect's console handler keeps the first stderr it saw; CLI tests swap stderr per call.
+os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+# Every file the engine writes during the suite goes under one temporary directory.
+ENGINE_FILES = Path(tempfile.mkdtemp(prefix="offboard-tests-"))
+os.environ.setdefault("OFFBOARD_AUDIT_LOG", str(ENGINE_FILES / "audit.jsonl"))
+os.environ.setdefault("OFFBOARD_SNAPSHOT_STORE", str(ENGINE_FILES / "snapshots"))
 os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 

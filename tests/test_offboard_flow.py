@@ -8,7 +8,6 @@ import pytest
 
 from flows.offboard_user import offboard_user
 from sandbox.fixtures import create_loaded_user
-from tasks.errors import UserNotFoundError
 from tasks.procedure import DELETION_PROCEDURE
 from tests.helpers import before_call, inject_client_error, mutating
 
@@ -167,6 +166,7 @@ def test_persistent_conflict_reports_exactly_what_remains(iam, user_name):
 
 def test_unknown_user_is_refused_before_any_mutating_call(sandbox):
     mark = sandbox.requests.mark()
-    with pytest.raises(UserNotFoundError, match="no IAM user named nobody-here"):
-        offboard_user(user_name="nobody-here")
+    report = offboard_user(user_name="nobody-here")
+    assert report.outcome == "refused"
+    assert report.failure and report.failure.message == "no IAM user named nobody-here"
     assert mutating([c.action for c in sandbox.requests.since(mark)]) == []

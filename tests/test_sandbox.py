@@ -10,7 +10,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +19,13 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from sandbox.extension import clear_faults, inject_fault, install, record_service_access
+from sandbox.extension import (
+    clear_faults,
+    fail_next_last_accessed_jobs,
+    inject_fault,
+    install,
+    set_last_accessed_job_polls,
+)
 from sandbox.fixtures import (
     DEMO_USERS,
     certificate_pem,
@@ -306,79 +312,6 @@ def test_create_user_accepts_a_permissions_boundary(iam: IAMClient) -> None:
     )
 
 
-# --- service last accessed ------------------------------------------------------------------
-
-
-def test_last_accessed_job_lists_services_of_inline_and_attached_policies(
-    iam: IAMClient, user: str
-) -> None:
-    """The job completes at once with one entry per namespace the user's policies allow."""
-    iam.put_user_policy(
-        UserName=user, PolicyName="inline", PolicyDocument=policy_document("s3:GetObject", "*")
-    )
-    arn = iam.create_policy(
-        PolicyName=unique("managed"), PolicyDocument=policy_document("ec2:DescribeInstances")
-    )["Policy"]["Arn"]
-    iam.attach_user_policy(UserName=user, PolicyArn=arn)
-    user_arn = iam.get_user(UserName=user)["User"]["Arn"]
-
-    job_id = iam.generate_service_last_accessed_details(Arn=user_arn)["JobId"]
-    details = iam.get_service_last_accessed_details(JobId=job_id)
-    assert details["JobStatus"] == "COMPLETED"
-    assert details["JobType"] == "SERVICE_LEVEL"
-    assert details["JobCompletionDate"] >= details["JobCreationDate"]
-    assert details["IsTruncated"] is False
-    services = details["ServicesLastAccessed"]
-    assert [s["ServiceNamespace"] for s in services] == ["ec2", "s3"]
-    assert all(s["TotalAuthenticatedEntities"] == 0 for s in services)
-    assert all("LastAuthenticated" not in s for s in services)
-    assert {s["ServiceName"] for s in services} == {"Amazon EC2", "Amazon S3"}
-
-
-def test_last_accessed_reports_recorded_accesses_and_pages(iam: IAMClient, user: str) -> None:
-    """record_service_access shows up as LastAuthenticated; MaxItems/Marker page the entries."""
-    iam.put_user_policy(
-        UserName=user, PolicyName="inline", PolicyDocument=policy_document("s3:GetObject")
-    )
-    user_arn = iam.get_user(UserName=user)["User"]["Arn"]
-    when = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-    record_service_access(ACCOUNT_ID, user_arn, "s3", when)
-    record_service_access(ACCOUNT_ID, user_arn, "kms", when)
-
-    job_id = iam.generate_service_last_accessed_details(Arn=user_arn, Granularity="ACTION_LEVEL")[
-        "JobId"
-    ]
-    first = iam.get_service_last_accessed_details(JobId=job_id, MaxItems=1)
-    assert first["JobType"] == "ACTION_LEVEL"
-    assert first["IsTruncated"] is True
-    rest = iam.get_service_last_accessed_details(JobId=job_id, Marker=first["Marker"])
-    assert rest["IsTruncated"] is False
-    entries = {s["ServiceNamespace"]: s for s in first["ServicesLastAccessed"]}
-    entries.update({s["ServiceNamespace"]: s for s in rest["ServicesLastAccessed"]})
-    assert set(entries) == {"kms", "s3"}
-    assert entries["s3"]["LastAuthenticated"] == when
-    assert entries["s3"]["TotalAuthenticatedEntities"] == 1
-    assert entries["s3"]["LastAuthenticatedEntity"] == user_arn
-
-
-def test_last_accessed_errors(iam: IAMClient) -> None:
-    """An unknown entity ARN or job id is NoSuchEntity; a bad granularity is InvalidInput."""
-    with pytest.raises(ClientError) as exc:
-        iam.generate_service_last_accessed_details(
-            Arn=f"arn:aws:iam::{ACCOUNT_ID}:user/nobody-here"
-        )
-    assert error_of(exc) == ("NoSuchEntity", 404)
-    with pytest.raises(ClientError) as exc:
-        iam.get_service_last_accessed_details(JobId=str(uuid.uuid4()))
-    assert error_of(exc) == ("NoSuchEntity", 404)
-    with pytest.raises(ClientError) as exc:
-        iam.generate_service_last_accessed_details(
-            Arn=f"arn:aws:iam::{ACCOUNT_ID}:user/x",
-            Granularity="EVERYTHING",  # type: ignore[arg-type]
-        )
-    assert error_of(exc)[0] == "InvalidInput"
-
-
 # --- strict DeleteUser ----------------------------------------------------------------------
 
 
@@ -661,3 +594,17 @@ def test_reset_forgets_users(sandbox: Sandbox, iam: IAMClient, user: str) -> Non
     fresh = unique("fresh")
     iam.create_user(UserName=fresh)
     iam.create_service_specific_credential(UserName=fresh, ServiceName="codecommit.amazonaws.com")
+
+
+def test_reset_restores_the_default_last_accessed_job_lifecycle(
+    sandbox: Sandbox, iam: IAMClient, user: str
+) -> None:
+    """After reset() a job answers IN_PROGRESS once, then COMPLETED, whatever was set before."""
+    set_last_accessed_job_polls(5)
+    fail_next_last_accessed_jobs(3)
+    sandbox.reset()
+    iam.create_user(UserName=user)
+    user_arn = iam.get_user(UserName=user)["User"]["Arn"]
+    job_id = iam.generate_service_last_accessed_details(Arn=user_arn)["JobId"]
+    statuses = [iam.get_service_last_accessed_details(JobId=job_id)["JobStatus"] for _ in range(2)]
+    assert statuses == ["IN_PROGRESS", "COMPLETED"]

@@ -60,7 +60,7 @@ def test_inventory_lists_every_attachment_kind_and_makes_no_mutating_call(iam, u
 
     loaded = create_loaded_user(iam, user_name)
     mark = sandbox.requests.mark()
-    summary = resolve_user.fn(user_name)
+    summary = resolve_user(user_name)
     inventory = take_inventory.fn(user_name)
     assert mutating([c.action for c in sandbox.requests.since(mark)]) == []
     assert summary.permissions_boundary_arn == loaded.boundary_arn

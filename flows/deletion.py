@@ -1,0 +1,75 @@
+"""The destructive part: the ten steps in order, repeated after a DeleteConflict."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import structlog
+
+from config.settings import get_settings
+from flows.auditing import RunAudit
+from flows.report import Outcome, StepFailure
+from tasks.errors import describe_failure, error_code
+from tasks.inventory import take_inventory
+from tasks.models import StepResult, UserInventory
+from tasks.procedure import DELETION_PROCEDURE, FINAL_STEP
+
+log = structlog.get_logger("offboard.flow")
+
+
+@dataclass
+class DeletionOutcome:
+    outcome: Outcome
+    steps: list[StepResult] = field(default_factory=list)
+    rounds: int = 0
+    inventory_api_calls: int = 0
+    failure: StepFailure | None = None
+    remaining: UserInventory | None = None
+
+
+def run_deletion(user_name: str, inventory: UserInventory, audit: RunAudit) -> DeletionOutcome:
+    """Run the steps; when DeleteUser still conflicts after its retries, take a new inventory
+    and repeat, a bounded number of times, then report exactly what remains."""
+    max_rounds = get_settings().max_delete_rounds
+    done = DeletionOutcome(outcome="deleted", inventory_api_calls=inventory.api_calls)
+    current = inventory
+    for round_number in range(1, max_rounds + 1):
+        done.rounds = round_number
+        for step in DELETION_PROCEDURE:
+            state = step.task(user_name, current.items(step.name), return_state=True)
+            if state.is_completed():
+                result: StepResult = state.result()
+                done.steps.append(result)
+                audit.step_result(step.spec.action, result)
+                continue
+            exc = state.result(raise_on_failure=False)
+            if not isinstance(exc, BaseException):
+                exc = RuntimeError(state.message or "step failed")
+            code, action, message = describe_failure(exc)
+            audit.record(
+                step.name, action or step.spec.action, "failed", error_code=code, message=message
+            )
+            if step is FINAL_STEP and error_code(exc) == "DeleteConflict":
+                break
+            log.error("offboard.step_failed", step=step.name, error=code, action=action)
+            done.outcome = "failed"
+            done.failure = StepFailure(
+                step=step.name, error_code=code, action=action, message=message
+            )
+            return done
+        else:
+            return done
+        # Something appeared while the steps ran (or IAM has not caught up): look again.
+        current = take_inventory(user_name)
+        done.inventory_api_calls += current.api_calls
+        log.warning("offboard.delete_conflict", round=round_number, remaining=current.attachments())
+    done.outcome = "delete_conflict"
+    done.remaining = current
+    done.failure = StepFailure(
+        step=FINAL_STEP.name,
+        error_code="DeleteConflict",
+        action="iam:DeleteUser",
+        message=f"user still has attachments after {max_rounds} rounds: "
+        + ", ".join(f"{kind}={len(ids)}" for kind, ids in current.attachments().items()),
+    )
+    return done

@@ -1,0 +1,74 @@
+"""What an offboarding run reports: to the CLI (table or JSON), to Prefect (artifact)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from tasks.frozen import Frozen
+from tasks.models import StepResult, UserInventory, UserName, UserSummary
+from tasks.review import AccessReview
+from tasks.snapshot import SnapshotRef
+
+Outcome = Literal[
+    "deleted",
+    "planned",
+    "failed",
+    "delete_conflict",
+    # Refused before any mutating call: unknown user or protected principal.
+    "refused",
+    # Held by the activity guard before any destructive step.
+    "held_recently_active",
+    "held_review_incomplete",
+]
+
+
+class StepFailure(Frozen):
+    step: str
+    error_code: str | None
+    action: str | None
+    message: str
+
+
+class OffboardingReport(Frozen):
+    user_name: UserName
+    outcome: Outcome
+    dry_run: bool
+    reason: str | None = None
+    ticket: str | None = None
+    run_id: str | None = None
+    actor: str | None = None
+    user: UserSummary | None = None
+    inventory: UserInventory | None = None
+    review: AccessReview | None = None
+    activity_guard_overridden: bool = False
+    snapshot: SnapshotRef | None = None
+    steps: tuple[StepResult, ...] = ()
+    failure: StepFailure | None = None
+    # What is still attached when the run ends without deleting the user.
+    remaining: UserInventory | None = None
+    rounds: int = 0
+    # Inventories taken (the first and any re-inventory after a DeleteConflict).
+    inventory_api_calls: int = 0
+    started_at: datetime
+    finished_at: datetime
+
+    @property
+    def completed_steps(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(result.step for result in self.steps))
+
+    @property
+    def resolve_api_calls(self) -> int:
+        return self.user.api_calls if self.user else 0
+
+    @property
+    def deletion_api_calls(self) -> int:
+        """Lists and deletes: the inventory plus every step."""
+        return self.inventory_api_calls + sum(result.api_calls for result in self.steps)
+
+    @property
+    def safety_api_calls(self) -> int:
+        """Review and snapshot calls, reported apart from the deletion calls."""
+        review = self.review.api_calls if self.review else 0
+        snapshot = self.snapshot.api_calls if self.snapshot else 0
+        return review + snapshot

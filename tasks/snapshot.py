@@ -1,0 +1,117 @@
+"""A restorable snapshot of the user, written and read back before the first destructive step."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+from botocore.exceptions import BotoCoreError, ClientError
+from prefect import task
+
+from config.settings import get_settings
+from tasks import snapshot_store
+from tasks.aws import count_calls, iam_client
+from tasks.errors import OffboardError
+from tasks.frozen import Frozen
+from tasks.models import UserInventory, UserSummary
+from tasks.review import AccessReview
+from tasks.runtime import retry_options
+
+PERMISSIONS = ("iam:GetUserPolicy", "iam:GetSSHPublicKey", *snapshot_store.PERMISSIONS)
+SCHEMA_VERSION = 1
+
+
+class SnapshotError(OffboardError):
+    """The snapshot could not be written or did not read back intact."""
+
+
+class UserSnapshot(Frozen):
+    schema_version: int = SCHEMA_VERSION
+    taken_at: datetime
+    run_id: str | None = None
+    user: UserSummary
+    # With inline policy documents and SSH key bodies filled in.
+    inventory: UserInventory
+    review: AccessReview | None = None
+
+
+class SnapshotRef(Frozen):
+    location: str
+    sha256: str
+    size: int
+    api_calls: int = 0
+
+
+def complete_inventory(user_name: str, inventory: UserInventory) -> UserInventory:
+    """Fetch what the list calls leave out: policy documents and SSH key bodies."""
+    iam = iam_client()
+    policies = tuple(
+        policy.model_copy(
+            update={
+                "document": iam.get_user_policy(UserName=user_name, PolicyName=policy.policy_name)[
+                    "PolicyDocument"
+                ]
+            }
+        )
+        for policy in inventory.inline_policies
+    )
+    keys = tuple(
+        key.model_copy(
+            update={
+                "body": iam.get_ssh_public_key(
+                    UserName=user_name, SSHPublicKeyId=key.ssh_public_key_id, Encoding="SSH"
+                )["SSHPublicKey"]["SSHPublicKeyBody"]
+            }
+        )
+        for key in inventory.ssh_public_keys
+    )
+    return inventory.model_copy(update={"inline_policies": policies, "ssh_public_keys": keys})
+
+
+def snapshot_location(user: UserSummary, taken_at: datetime, run_id: str | None) -> str:
+    stamp = taken_at.strftime("%Y%m%dT%H%M%S%fZ")
+    name = f"{stamp}-{run_id or 'local'}.json"
+    return snapshot_store.join(get_settings().snapshot_store, user.account_id, user.user_name, name)
+
+
+@task(name="take-snapshot", task_run_name="snapshot:{user.user_name}", **retry_options())
+def take_snapshot(
+    user: UserSummary,
+    inventory: UserInventory,
+    review: AccessReview | None,
+    run_id: str | None,
+) -> SnapshotRef:
+    """Write the snapshot, read it back and compare; any failure raises SnapshotError."""
+    with count_calls() as calls:
+        snapshot = UserSnapshot(
+            taken_at=datetime.now(UTC),
+            run_id=run_id,
+            user=user,
+            inventory=complete_inventory(user.user_name, inventory),
+            review=review,
+        )
+        data = snapshot.model_dump_json(indent=2).encode()
+        location = snapshot_location(user, snapshot.taken_at, run_id)
+        try:
+            snapshot_store.write_bytes(location, data)
+            echoed = snapshot_store.read_bytes(location)
+        except (OSError, ClientError, BotoCoreError) as exc:
+            raise SnapshotError(f"cannot write snapshot to {location}: {exc}") from exc
+    digest = hashlib.sha256(data).hexdigest()
+    if hashlib.sha256(echoed).hexdigest() != digest:
+        raise SnapshotError(f"snapshot at {location} did not read back intact")
+    if UserSnapshot.model_validate_json(echoed) != snapshot:
+        raise SnapshotError(f"snapshot at {location} does not parse back to what was written")
+    return SnapshotRef(location=location, sha256=digest, size=len(data), api_calls=calls.count)
+
+
+def load_snapshot(location: str) -> UserSnapshot:
+    try:
+        data = snapshot_store.read_bytes(location)
+    except (OSError, ClientError, BotoCoreError) as exc:
+        raise SnapshotError(f"cannot read snapshot {location}: {exc}") from exc
+    try:
+        return UserSnapshot.model_validate_json(data)
+    except ValueError as exc:
+        first = str(exc).splitlines()[0]
+        raise SnapshotError(f"{location} is not an offboard snapshot: {first}") from None
