@@ -177,6 +177,29 @@ def review(
 
 @app.command()
 @cli_errors
+def restore(
+    snapshot: Annotated[str, typer.Argument(help="Snapshot path or s3:// URL.")],
+    new_name: Annotated[
+        str | None, typer.Option("--new-name", help="Recreate under another name.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Recreate a user from SNAPSHOT; lists the credentials that must be issued anew."""
+    if new_name is not None:
+        validate_user_name(new_name)
+    from flows.restore_user import restore_user
+    from tasks.snapshot import load_snapshot
+
+    load_snapshot(snapshot)  # a bad path or file is a usage error, before any IAM call
+    report = restore_user(snapshot_location=snapshot, new_name=new_name)
+    if as_json:
+        emit_json(report)
+    else:
+        render.print_restore(report)
+
+
+@app.command()
+@cli_errors
 def users(
     group: Annotated[str | None, typer.Option(help="Only members of this group.")] = None,
     path_prefix: Annotated[str | None, typer.Option(help="Only users under this path.")] = None,

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from flows.report import OffboardingReport
+from flows.restore_user import RestoreReport
 from tasks.listing import GroupListing, UserListing
 from tasks.models import UserInventory, UserSummary
 from tasks.review import AccessReview
@@ -135,3 +136,16 @@ def groups_table(groups: Iterable[GroupListing]) -> Table:
     for group in groups:
         table.add_row(group.group_name, group.path, group.arn)
     return table
+
+
+def print_restore(report: RestoreReport) -> None:
+    table = Table(title=f"Restored {report.user_name} from {report.snapshot}", title_justify="left")
+    for column in ("kind", "restored", "already present"):
+        table.add_column(column)
+    for result in report.steps:
+        table.add_row(result.step, str(len(result.restored)), str(len(result.already_present)))
+    console.print(table)
+    if report.not_restorable:
+        console.print("[bold]Not restorable (issue anew):[/bold]")
+        for line in report.not_restorable:
+            console.print(f"  - {line}")

@@ -30,6 +30,9 @@ __all__ = [
 DEFAULT_ACCOUNT_ID = "123456789012"
 DEFAULT_REGION = "us-east-1"
 
+# SigV4 signing names that differ from the service's IAM namespace, which is what reports show.
+_NAMESPACE_OF_SIGNING_NAME = {"monitoring": "cloudwatch", "email": "ses"}
+
 _LOCK = threading.Lock()
 
 
@@ -140,7 +143,8 @@ def record_key_use(
 ) -> None:
     """Record a request signed with the owner's key: the key's last use and the user's access."""
     event = AccessEvent(_as_utc(when), scope.region)
-    namespace = scope.service.lower()
+    signing_name = scope.service.lower()
+    namespace = _NAMESPACE_OF_SIGNING_NAME.get(signing_name, signing_name)
     # GetAccessKeyLastUsed answers from moto's own attribute.
     owner.key.last_used = AccessKeyLastUsed(
         timestamp=event.when, service=namespace, region=scope.region

@@ -88,6 +88,8 @@ class _JobSettings:
 
 
 _SETTINGS = _JobSettings()
+# Guards each job's poll countdown; moto's own backends are not locked.
+_JOBS_LOCK = threading.Lock()
 
 
 def set_last_accessed_job_polls(n: int) -> None:
@@ -195,14 +197,14 @@ def _generate_service_last_accessed_details(self: IamResponse) -> ActionResult:
         polls_left=polls,
         error=error,
     )
-    with _SETTINGS.lock:
+    with _JOBS_LOCK:
         _jobs(self.backend)[job.job_id] = job
     return ActionResult({"JobId": job.job_id})
 
 
 def _get_service_last_accessed_details(self: IamResponse) -> ActionResult:
     job_id = self._get_param("JobId")
-    with _SETTINGS.lock:
+    with _JOBS_LOCK:
         job = _jobs(self.backend).get(job_id)
         if job is None:
             raise NotFoundException(f"No job found with id {job_id}.")

@@ -66,3 +66,36 @@ def before_call(operation: str, hook: Callable[..., Any]) -> Iterator[None]:
         yield
     finally:
         events.unregister(name, unique_id=f"test-{operation}")
+
+
+def iam_mutations(calls: list[Any]) -> list[str]:
+    """Mutating IAM actions among recorded sandbox calls (other services ignored)."""
+    return mutating([c.action for c in calls if c.service == "iam" and c.action])
+
+
+@contextmanager
+def engine_settings(**values: str) -> Iterator[None]:
+    """Override OFFBOARD_* settings for the duration (settings are cached per process)."""
+    import os
+
+    from config.settings import get_settings
+
+    saved = {key: os.environ.get(f"OFFBOARD_{key.upper()}") for key in values}
+    os.environ.update({f"OFFBOARD_{key.upper()}": value for key, value in values.items()})
+    get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            name = f"OFFBOARD_{key.upper()}"
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        get_settings.cache_clear()
+
+
+def audit_records(run_id: str | None) -> list[Any]:
+    from audit.trail import default_trail, read_records
+
+    return [r for r in read_records(default_trail().path) if r.run_id == run_id]

@@ -260,6 +260,18 @@ def test_presigned_s3_url_counts_for_the_signing_user(
     assert set(tracked_actions(s3_entry)) == {"ListBuckets"}
 
 
+def test_signing_names_are_reported_as_iam_namespaces(
+    sandbox: Sandbox, admin: IAMClient, keyed_user: KeyedUser
+) -> None:
+    """CloudWatch signs as `monitoring`; reports and key last use name it `cloudwatch`."""
+    as_user(sandbox, keyed_user, "cloudwatch").list_metrics()
+    used = admin.get_access_key_last_used(AccessKeyId=keyed_user.key_id)["AccessKeyLastUsed"]
+    assert used["ServiceName"] == "cloudwatch"
+    entry = report(admin, keyed_user.arn)["cloudwatch"]
+    assert entry["ServiceName"] == "Amazon CloudWatch"
+    assert set(tracked_actions(entry)) == {"ListMetrics"}
+
+
 def test_recorded_accesses_keep_the_latest_and_page_with_marker(admin: IAMClient) -> None:
     """record_service_access backdates activity; the newest time per service and action wins."""
     user = new_user(admin, key=False)
