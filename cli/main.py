@@ -5,21 +5,17 @@ Exit codes: 0 success, 1 the run failed, 2 usage or validation error (including 
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
-from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
-from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import BaseModel
 
-from cli import render
+from cli import deactivation_cli, render
 from cli.audit_cli import audit_app
+from cli.errors import JsonOption, cli_errors, emit_json, fail
 from config.logging import configure_logging
-from tasks.errors import OffboardError, describe_failure
 from tasks.models import validate_user_name
 from tasks.user import resolve_user
 
@@ -30,39 +26,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-F = TypeVar("F", bound=Callable[..., Any])
-JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON only.")]
-
-
-def fail(message: str, code: int) -> typer.Exit:
-    typer.echo(f"offboard: error: {message}", err=True)
-    return typer.Exit(code)
-
-
-def cli_errors(command: F) -> F:
-    """Turn the engine's errors into one line on stderr and the documented exit code."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except OffboardError as exc:
-            raise fail(str(exc), 2) from None
-        except ClientError as exc:
-            code, action, message = describe_failure(exc)
-            raise fail(f"{code} on {action}: {message}", 1) from None
-        except BotoCoreError as exc:
-            raise fail(str(exc), 1) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def emit_json(value: BaseModel | list[Any] | tuple[Any, ...]) -> None:
-    if isinstance(value, BaseModel):
-        typer.echo(value.model_dump_json(indent=2))
-    else:
-        typer.echo(json.dumps([item.model_dump(mode="json") for item in value], indent=2))
 
 
 @app.callback()
@@ -100,10 +63,10 @@ OUTCOME_EXIT = {
     "deleted": 0,
     "planned": 0,
     "failed": 1,
-    "delete_conflict": 1,
     "refused": 2,
     "held_recently_active": 3,
     "held_review_incomplete": 3,
+    "deactivated_pending_deletion": 1,
 }
 
 
@@ -150,10 +113,22 @@ def run(
     elif report.outcome != "refused":
         render.print_report(report)
     code = OUTCOME_EXIT[report.outcome]
-    if report.outcome == "refused" and report.failure:
-        raise fail(report.failure.message, code)
-    if report.outcome.startswith("held") and report.failure:
-        typer.echo(f"offboard: held by the activity guard: {report.failure.message}", err=True)
+    failure = report.failure
+    if report.outcome == "refused" and failure:
+        raise fail(failure.message, code)
+    if failure and failure.step == "guard":
+        # The guard is not a failure of the run: its own message and exit code.
+        done = "deactivated until a rerun" if report.deactivation else "not changed (dry run)"
+        typer.echo(
+            f"offboard: held by the activity guard, user {done}: {failure.message}", err=True
+        )
+        raise typer.Exit(3)
+    if report.outcome == "deactivated_pending_deletion" and failure:
+        typer.echo(
+            f"offboard: step {failure.step} failed ({failure.error_code} on {failure.action}); "
+            "the user is deactivated pending deletion: rerun to finish",
+            err=True,
+        )
     raise typer.Exit(code)
 
 
@@ -251,6 +226,7 @@ def demo() -> None:
 
 
 app.add_typer(audit_app, name="audit")
+deactivation_cli.register(app)
 
 
 def main() -> None:

@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     protected_user_names: tuple[str, ...] = ()
     protected_path_prefixes: tuple[str, ...] = ()
     protected_tag: str = "offboard:protected=true"
+    # The user tag that maps HR's employee ids to IAM users.
+    employee_tag_key: str = "employee_id"
+    # The leave calendar `offboard leave sync` reads by default.
+    leave_calendar: Path = Path("config/leave.example.yaml")
     log_level: str = "INFO"
     # None: JSON when stderr is not a terminal, console rendering when it is.
     log_json: bool | None = None

@@ -8,7 +8,7 @@ import structlog
 
 from config.settings import get_settings
 from flows.auditing import RunAudit
-from flows.report import Outcome, StepFailure
+from flows.report import StepFailure
 from tasks.errors import describe_failure, error_code
 from tasks.inventory import take_inventory
 from tasks.models import StepResult, UserInventory
@@ -19,7 +19,8 @@ log = structlog.get_logger("offboard.flow")
 
 @dataclass
 class DeletionOutcome:
-    outcome: Outcome
+    """The steps' results; `failure` is set when the user could not be deleted."""
+
     steps: list[StepResult] = field(default_factory=list)
     rounds: int = 0
     inventory_api_calls: int = 0
@@ -31,7 +32,7 @@ def run_deletion(user_name: str, inventory: UserInventory, audit: RunAudit) -> D
     """Run the steps; when DeleteUser still conflicts after its retries, take a new inventory
     and repeat, a bounded number of times, then report exactly what remains."""
     max_rounds = get_settings().max_delete_rounds
-    done = DeletionOutcome(outcome="deleted", inventory_api_calls=inventory.api_calls)
+    done = DeletionOutcome(inventory_api_calls=inventory.api_calls)
     current = inventory
     for round_number in range(1, max_rounds + 1):
         done.rounds = round_number
@@ -52,7 +53,6 @@ def run_deletion(user_name: str, inventory: UserInventory, audit: RunAudit) -> D
             if step is FINAL_STEP and error_code(exc) == "DeleteConflict":
                 break
             log.error("offboard.step_failed", step=step.name, error=code, action=action)
-            done.outcome = "failed"
             done.failure = StepFailure(
                 step=step.name, error_code=code, action=action, message=message
             )
@@ -63,7 +63,6 @@ def run_deletion(user_name: str, inventory: UserInventory, audit: RunAudit) -> D
         current = take_inventory(user_name)
         done.inventory_api_calls += current.api_calls
         log.warning("offboard.delete_conflict", round=round_number, remaining=current.attachments())
-    done.outcome = "delete_conflict"
     done.remaining = current
     done.failure = StepFailure(
         step=FINAL_STEP.name,

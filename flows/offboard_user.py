@@ -13,6 +13,7 @@ from prefect.runtime import flow_run
 from config.logging import ensure_logging
 from config.settings import get_settings
 from flows.auditing import RunAudit, target_of
+from flows.deactivation import apply_deactivation
 from flows.deletion import run_deletion
 from flows.guards import activity_hold, protection_rule
 from flows.report import OffboardingReport, Outcome, StepFailure
@@ -95,6 +96,16 @@ def offboard_user(
         fields["user"] = user
         structlog.contextvars.bind_contextvars(account=user.account_id)
 
+        def fall_back(failure: StepFailure) -> OffboardingReport:
+            """Deletion cannot finish: deny everything and disable the keys until a rerun."""
+            try:
+                changes = apply_deactivation(user_name, None, True, audit)
+            except Exception as exc:
+                code, action, _ = describe_failure(exc)
+                log.error("offboard.fallback_failed", error=code, action=action)
+                return finish("failed", failure=failure)
+            return finish("deactivated_pending_deletion", failure=failure, deactivation=changes)
+
         rule = protection_rule(user, caller, settings)
         if rule:
             message = f"{user_name} is protected: {rule}"
@@ -127,15 +138,14 @@ def offboard_user(
         hold = activity_hold(review, settings)
         if hold and not override_activity_guard:
             audit.record("guard", "guard.hold", "held", message=hold)
-            outcome: Outcome = (
-                "held_review_incomplete" if not review.complete else "held_recently_active"
-            )
-            return finish(
-                outcome,
-                failure=StepFailure(
-                    step="guard", error_code="ActivityGuard", action=None, message=hold
-                ),
-            )
+            guard_code = "ReviewIncomplete" if not review.complete else "ActivityGuard"
+            failure = StepFailure(step="guard", error_code=guard_code, action=None, message=hold)
+            if dry_run:
+                outcome: Outcome = (
+                    "held_review_incomplete" if not review.complete else "held_recently_active"
+                )
+                return finish(outcome, failure=failure)
+            return fall_back(failure)
         if hold:
             audit.record("guard", "guard.override", "done", message=hold)
             fields["activity_guard_overridden"] = True
@@ -167,13 +177,14 @@ def offboard_user(
         )
 
         deletion = run_deletion(user_name, inventory, audit)
-        return finish(
-            deletion.outcome,
+        fields.update(
             steps=tuple(deletion.steps),
             rounds=deletion.rounds,
-            failure=deletion.failure,
             remaining=deletion.remaining,
             inventory_api_calls=deletion.inventory_api_calls,
         )
+        if deletion.failure:
+            return fall_back(deletion.failure)
+        return finish("deleted")
     finally:
         structlog.contextvars.unbind_contextvars("run_id", "target_user", "account")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
+from tasks.deactivation import DeactivationChange
 from tasks.frozen import Frozen
 from tasks.models import StepResult, UserInventory, UserName, UserSummary
 from tasks.review import AccessReview
@@ -13,13 +14,16 @@ from tasks.snapshot import SnapshotRef
 Outcome = Literal[
     "deleted",
     "planned",
+    # A step failed and the fallback deactivation failed too, or the snapshot failed.
     "failed",
-    "delete_conflict",
     # Refused before any mutating call: unknown user or protected principal.
     "refused",
-    # Held by the activity guard before any destructive step.
+    # Dry runs only: the activity guard would hold the user.
     "held_recently_active",
     "held_review_incomplete",
+    # Deletion could not or should not finish (failed step, persistent conflict, activity
+    # guard): the user is denied everything and its keys are disabled until a rerun.
+    "deactivated_pending_deletion",
 ]
 
 
@@ -43,6 +47,7 @@ class OffboardingReport(Frozen):
     review: AccessReview | None = None
     activity_guard_overridden: bool = False
     snapshot: SnapshotRef | None = None
+    deactivation: tuple[DeactivationChange, ...] = ()
     steps: tuple[StepResult, ...] = ()
     failure: StepFailure | None = None
     # What is still attached when the run ends without deleting the user.

@@ -22,6 +22,7 @@ __all__ = [
     "ServiceAccess",
     "accesses_of",
     "find_key_owner",
+    "move_entity_activity",
     "record_key_use",
     "record_password_use",
     "record_service_access",
@@ -103,6 +104,23 @@ def accesses_of(
             for (entity, namespace), access in _records(backend).items()
             if entity in wanted
         ]
+
+
+def move_entity_activity(backend: IAMBackend, old_arn: str, new_arn: str) -> None:
+    """File everything recorded for ``old_arn`` under ``new_arn``, for a renamed entity.
+
+    Records already under ``new_arn`` belonged to a deleted namesake and are dropped.
+    """
+    if old_arn == new_arn:
+        return
+    with _LOCK:
+        records = _records(backend)
+        for entity, namespace in list(records):
+            if entity == new_arn:
+                del records[(entity, namespace)]
+        for entity, namespace in list(records):
+            if entity == old_arn:
+                records[(new_arn, namespace)] = records.pop((entity, namespace))
 
 
 def record_service_access(

@@ -9,11 +9,16 @@ refuses while policies remain. :func:`install` patches moto in place (idempotent
   fed by what users do with their own access keys (:mod:`sandbox.access_activity`);
 * a ``DeleteUser`` that answers ``DeleteConflict`` while anything is attached
   (:mod:`sandbox.strict_delete`);
+* an ``UpdateUser`` that keeps the user's tags and sandbox state under the new name or path
+  (:mod:`sandbox.rename`);
+* time conditions (``DateGreaterThan`` ... on ``aws:CurrentTime``) honoured when IAM
+  authorization is enforced (:mod:`sandbox.policy_conditions`, :mod:`sandbox.auth`);
 * a process-wide request log (:mod:`sandbox.request_log`) and injected faults
   (:mod:`sandbox.faults`), hooked into every request by :mod:`sandbox.request_hooks`.
 
 The patches rely on moto internals (``IamResponse`` action methods, the serializer's
-attribute picking, ``DomainDispatcherApplication``), which is why moto is pinned to 5.2.x.
+attribute picking, ``DomainDispatcherApplication``, ``IAMPolicyStatement``), which is why moto
+is pinned to 5.2.x.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import threading
 
 from moto.core.responses import BaseResponse
 from moto.core.serialize import never_return
+from moto.iam.access_control import IAMPolicyStatement
 from moto.iam.responses import IamResponse
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
@@ -39,6 +45,12 @@ from sandbox.permissions_boundary import (
     user_permissions_boundary,
     wrap_create_user,
 )
+from sandbox.policy_conditions import (
+    sandbox_now,
+    set_sandbox_clock,
+    wrap_is_action_permitted,
+)
+from sandbox.rename import wrap_update_user
 from sandbox.request_hooks import wrap_call_action, wrap_wsgi_call
 from sandbox.request_log import RecordedCall, RequestLog, request_log
 from sandbox.service_credentials import IAM_ACTIONS as CREDENTIAL_ACTIONS
@@ -66,8 +78,10 @@ __all__ = [
     "record_service_access",
     "request_log",
     "reset_last_accessed_jobs",
+    "sandbox_now",
     "service_credentials",
     "set_last_accessed_job_polls",
+    "set_sandbox_clock",
     "user_permissions_boundary",
 ]
 
@@ -85,6 +99,10 @@ def install() -> None:
                 setattr(IamResponse, name, action)
         IamResponse.create_user = wrap_create_user(IamResponse.create_user)  # type: ignore[method-assign]
         IamResponse.delete_user = wrap_delete_user(IamResponse.delete_user)  # type: ignore[method-assign]
+        IamResponse.update_user = wrap_update_user(IamResponse.update_user)  # type: ignore[method-assign]
+        IAMPolicyStatement.is_action_permitted = wrap_is_action_permitted(  # type: ignore[method-assign]
+            IAMPolicyStatement.is_action_permitted
+        )
         # AWS leaves the boundary out of ListUsers, as moto already does for Tags.
         IamResponse.RESPONSE_KEY_PATH_TO_TRANSFORMER[LIST_USERS_BOUNDARY_KEY] = never_return
         BaseResponse.call_action = wrap_call_action(BaseResponse.call_action)  # type: ignore[method-assign]

@@ -25,6 +25,7 @@ from sandbox.extension import (
     install,
     request_log,
     reset_last_accessed_jobs,
+    set_sandbox_clock,
 )
 
 __all__ = ["DEFAULT_PORT", "Sandbox", "main", "run_forever"]
@@ -163,13 +164,15 @@ class Sandbox:
     def reset(self) -> None:
         """Forget all moto state, pending faults, the request log and last-accessed job settings.
 
-        Users' recorded activity lives in moto's state, so it goes too.
+        Users' recorded activity lives in moto's state, so it goes too; a condition clock pinned
+        with :func:`sandbox.extension.set_sandbox_clock` follows real time again.
         """
         from moto.moto_api._internal.models import moto_api_backend
 
         moto_api_backend.reset()
         clear_faults()
         reset_last_accessed_jobs()
+        set_sandbox_clock(None)
         request_log().clear()
 
 

@@ -106,7 +106,7 @@ def test_access_denied_fails_after_exactly_one_attempt_naming_step_and_action(ia
     with inject_client_error("DeleteSigningCertificate", "AccessDenied", 99, 403) as injected:
         report = offboard_user(user_name=user_name)
     assert injected.calls == 1
-    assert report.outcome == "failed"
+    assert report.outcome == "deactivated_pending_deletion"
     assert report.failure is not None
     assert report.failure.step == "signing_certificates"
     assert report.failure.error_code == "AccessDenied"
@@ -153,7 +153,7 @@ def test_persistent_conflict_reports_exactly_what_remains(iam, user_name):
 
     with before_call("DeleteUser", add_key_every_time):
         report = offboard_user(user_name=user_name)
-    assert report.outcome == "delete_conflict"
+    assert report.outcome == "deactivated_pending_deletion"
     assert report.remaining is not None
     still_there = [
         k["AccessKeyId"] for k in iam.list_access_keys(UserName=user_name)["AccessKeyMetadata"]

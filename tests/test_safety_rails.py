@@ -51,18 +51,42 @@ def test_review_sees_s3_used_with_the_users_own_key(sandbox, iam, user_name):
     assert review.last_activity and review.last_activity > datetime.now(UTC) - timedelta(minutes=5)
 
 
-def test_guard_holds_a_recently_active_user_with_no_mutating_call(sandbox, iam, user_name):
+def test_guard_holds_a_recently_active_user_deactivated_and_deletes_nothing(
+    sandbox, iam, user_name
+):
     create_loaded_user(iam, user_name, access_keys=1)
-    use_key_for_s3(sandbox, iam, user_name)
+    key_id = use_key_for_s3(sandbox, iam, user_name)
     mark = sandbox.requests.mark()
 
     report = offboard_user(user_name=user_name)
 
+    assert report.outcome == "deactivated_pending_deletion"
+    assert report.failure and report.failure.step == "guard"
+    # Deactivate-and-hold: only the deny policy and the key switch-off, nothing deleted.
+    assert set(iam_mutations(sandbox.requests.since(mark))) == {
+        "PutUserPolicy",
+        "TagUser",
+        "UpdateAccessKey",
+    }
+    assert "offboard-deactivated" in iam.list_user_policies(UserName=user_name)["PolicyNames"]
+    keys = iam.list_access_keys(UserName=user_name)["AccessKeyMetadata"]
+    assert {k["AccessKeyId"]: k["Status"] for k in keys}[key_id] == "Inactive"
+    records = audit_records(report.run_id)
+    assert [(r.action, r.outcome) for r in records if r.step == "guard"] == [("guard.hold", "held")]
+    assert [r.step for r in records if r.outcome == "done"] == [
+        "review",
+        "deny_policy",
+        "disable_keys",
+    ]
+
+
+def test_dry_run_reports_the_hold_without_any_mutating_call(sandbox, iam, user_name):
+    create_loaded_user(iam, user_name, access_keys=1)
+    use_key_for_s3(sandbox, iam, user_name)
+    mark = sandbox.requests.mark()
+    report = offboard_user(user_name=user_name, dry_run=True)
     assert report.outcome == "held_recently_active"
     assert iam_mutations(sandbox.requests.since(mark)) == []
-    iam.get_user(UserName=user_name)
-    held = [r for r in audit_records(report.run_id) if r.step == "guard"]
-    assert [(r.action, r.outcome) for r in held] == [("guard.hold", "held")]
 
 
 def test_guard_override_with_a_reason_deletes_and_is_audited(sandbox, iam, user_name):
@@ -88,7 +112,8 @@ def test_incomplete_review_holds_the_user(sandbox, iam, user_name):
     create_loaded_user(iam, user_name)
     fail_next_last_accessed_jobs(1)
     report = offboard_user(user_name=user_name)
-    assert report.outcome == "held_review_incomplete"
+    assert report.outcome == "deactivated_pending_deletion"
+    assert report.failure and report.failure.error_code == "ReviewIncomplete"
     assert report.review is not None and not report.review.complete
     iam.get_user(UserName=user_name)
 
@@ -137,6 +162,7 @@ def test_snapshot_that_cannot_be_written_stops_the_run_with_no_mutating_call(
         report = offboard_user(user_name=user_name)
     assert report.outcome == "failed"
     assert report.failure and report.failure.step == "snapshot"
+    assert report.deactivation == ()
     assert iam_mutations(sandbox.requests.since(mark)) == []
     iam.get_user(UserName=user_name)
     failed = [r for r in audit_records(report.run_id) if r.outcome == "failed"]

@@ -1,0 +1,47 @@
+"""Errors converted at the edge: one line on stderr and the documented exit code."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel
+
+from tasks.errors import OffboardError, describe_failure
+
+F = TypeVar("F", bound=Callable[..., Any])
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON only.")]
+
+
+def fail(message: str, code: int) -> typer.Exit:
+    typer.echo(f"offboard: error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def cli_errors(command: F) -> F:
+    """Turn the engine's errors into one line on stderr and the documented exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except OffboardError as exc:
+            raise fail(str(exc), 2) from None
+        except ClientError as exc:
+            code, action, message = describe_failure(exc)
+            raise fail(f"{code} on {action}: {message}", 1) from None
+        except BotoCoreError as exc:
+            raise fail(str(exc), 1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def emit_json(value: BaseModel | list[Any] | tuple[Any, ...]) -> None:
+    if isinstance(value, BaseModel):
+        typer.echo(value.model_dump_json(indent=2))
+    else:
+        typer.echo(json.dumps([item.model_dump(mode="json") for item in value], indent=2))

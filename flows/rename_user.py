@@ -1,0 +1,351 @@
+"""Rename a user or change its path, then rewrite the policies that name it as a resource.
+
+Refusals (unknown, protected or taken names) end the run before any mutating call. A run that
+failed after UpdateUser can be run again with the same arguments: the audit trail's UpdateUser
+record proves the user under the new name is the one renamed, and the run rewrites whatever
+still names the old ARN.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import structlog
+from prefect import flow
+from prefect.runtime import flow_run
+
+from audit.records import AuditRecord
+from audit.trail import AuditTrailError, default_trail, read_records
+from config.logging import ensure_logging
+from config.settings import get_settings
+from flows.auditing import RunAudit, target_of
+from flows.guards import protection_rule
+from flows.report import StepFailure
+from tasks.errors import InvalidInputError, describe_failure
+from tasks.frozen import Frozen
+from tasks.identity import caller_identity
+from tasks.models import UserSummary, validate_user_name
+from tasks.rename import (
+    AppliedChange,
+    PolicyChange,
+    RenamePlan,
+    UserRenamed,
+    apply_change,
+    plan_rename,
+    split_user_arn,
+    update_user,
+    user_arn,
+    validate_user_path,
+)
+from tasks.user import find_user
+
+log = structlog.get_logger("offboard.flow")
+FLOW_NAME = "rename-user"
+UPDATE_USER = "iam:UpdateUser"
+
+Outcome = Literal["renamed", "planned", "refused", "failed"]
+
+
+class RenameReport(Frozen):
+    user_name: str
+    new_name: str | None = None
+    new_path: str | None = None
+    outcome: Outcome
+    dry_run: bool
+    reason: str | None = None
+    ticket: str | None = None
+    run_id: str | None = None
+    actor: str | None = None
+    user: UserSummary | None = None
+    plan: RenamePlan | None = None
+    # Set when this run finishes the policy rewrites of an earlier run's rename.
+    resumed_run_id: str | None = None
+    renamed: UserRenamed | None = None
+    applied: tuple[AppliedChange, ...] = ()
+    failures: tuple[StepFailure, ...] = ()
+    started_at: datetime
+    finished_at: datetime
+
+    @property
+    def failure(self) -> StepFailure | None:
+        return self.failures[0] if self.failures else None
+
+    @property
+    def unapplied(self) -> tuple[PolicyChange, ...]:
+        """Planned changes this run did not write (they failed)."""
+        if self.plan is None or self.dry_run:
+            return ()
+        written = {(a.kind, a.owner_arn, a.policy_name) for a in self.applied}
+        return tuple(
+            change
+            for change in self.plan.changes
+            if (change.kind, self._owner_arn(change), change.policy_name) not in written
+        )
+
+    def _owner_arn(self, change: PolicyChange) -> str:
+        plan = self.plan
+        if plan is not None and change.owner_arn == plan.old_arn:
+            return plan.new_arn
+        return change.owner_arn
+
+
+def validate_rename_input(user_name: str, new_name: str | None, new_path: str | None) -> None:
+    """One-line InvalidInputError for bad input, before any AWS call."""
+    validate_user_name(user_name)
+    if new_name is None and new_path is None:
+        raise InvalidInputError(
+            "nothing to change: give a new name (--new-name), a new path (--new-path) or both"
+        )
+    if new_name is not None:
+        validate_user_name(new_name)
+    if new_path is not None:
+        validate_user_path(new_path)
+
+
+def earlier_rename(user: UserSummary, old_name: str | None = None) -> AuditRecord | None:
+    """The latest audited UpdateUser that made `user` what it is now (same unique id, now at
+    its current ARN), optionally from `old_name`; None when the trail has no such record."""
+    found: AuditRecord | None = None
+    try:
+        for record in read_records(default_trail().path):
+            if (
+                record.flow == FLOW_NAME
+                and record.action == UPDATE_USER
+                and record.outcome == "done"
+                and len(record.resources) == 2
+                and record.resources[1] == user.arn
+                and record.target.user_id == user.user_id
+                and (old_name is None or record.target.user_name == old_name)
+            ):
+                found = record
+    except (FileNotFoundError, AuditTrailError):
+        return None
+    return found
+
+
+@flow(name=FLOW_NAME, flow_run_name="rename-{user_name}", log_prints=False)
+def rename_user(
+    user_name: str,
+    new_name: str | None = None,
+    new_path: str | None = None,
+    dry_run: bool = False,
+    reason: str | None = None,
+    ticket: str | None = None,
+) -> RenameReport:
+    """Give `user_name` a new name and/or path, and rewrite every customer-managed and inline
+    policy naming its old ARN as a resource; only plan it with ``dry_run``.
+
+    Raises InvalidInputError for bad input. Ends with outcome ``refused`` (unknown or protected
+    user, taken name) before any mutating call; ``failed`` lists what did not change.
+    """
+    ensure_logging()
+    validate_rename_input(user_name, new_name, new_path)
+    settings = get_settings()
+    started = datetime.now(UTC)
+    run_id = str(flow_run.id) if flow_run.id else None
+    structlog.contextvars.bind_contextvars(run_id=run_id, target_user=user_name)
+    fields: dict[str, Any] = {
+        "user_name": user_name,
+        "new_name": new_name,
+        "new_path": new_path,
+        "dry_run": dry_run,
+        "reason": reason,
+        "ticket": ticket,
+        "run_id": run_id,
+        "started_at": started,
+    }
+
+    def finish(outcome: Outcome, **more: Any) -> RenameReport:
+        report = RenameReport.model_validate(
+            {**fields, **more, "outcome": outcome, "finished_at": datetime.now(UTC)}
+        )
+        log.info("rename.finished", outcome=report.outcome, changes=len(report.applied))
+        return report
+
+    try:
+        caller = caller_identity()
+        fields["actor"] = caller.arn
+        user = find_user(user_name)
+        resumed: AuditRecord | None = None
+        if user is None and new_name is not None and new_name != user_name:
+            # A run that failed after UpdateUser left the user under its new name.
+            current = find_user(new_name)
+            if current is not None and new_path in (None, current.path):
+                resumed = earlier_rename(current, user_name)
+                user = current if resumed is not None else None
+        audit = RunAudit(
+            flow=FLOW_NAME,
+            run_id=run_id,
+            actor=caller.arn,
+            target=target_of(user_name, user),
+            reason=reason,
+            ticket=ticket,
+            enabled=not dry_run,
+        )
+
+        def refuse(step: str, code: str, action: str | None, message: str) -> RenameReport:
+            audit.record(
+                step, action or f"{step}.refuse", "skipped", error_code=code, message=message
+            )
+            return finish(
+                "refused",
+                failures=(StepFailure(step=step, error_code=code, action=action, message=message),),
+            )
+
+        if user is None:
+            return refuse(
+                "resolve", "NoSuchEntity", "iam:GetUser", f"no IAM user named {user_name}"
+            )
+        fields["user"] = user
+        structlog.contextvars.bind_contextvars(account=user.account_id)
+
+        rule = protection_rule(user, caller, settings)
+        if rule:
+            return refuse("protect", "Protected", None, f"{user.user_name} is protected: {rule}")
+        if new_name is not None and new_name in settings.protected_user_names:
+            # Policies may still name a protected user's ARN; nobody else may take that name.
+            return refuse(
+                "protect",
+                "Protected",
+                None,
+                f"{new_name} is listed in protected_user_names and cannot be taken by a rename",
+            )
+
+        prefix, _, _ = split_user_arn(user.arn)
+        if resumed is not None:
+            old_arn = resumed.resources[0]
+            change_name = change_path = None
+        else:
+            old_arn = user.arn
+            change_name = new_name if new_name not in (None, user.user_name) else None
+            change_path = new_path if new_path not in (None, user.path) else None
+            if change_name is not None:
+                taken = find_user(change_name)
+                # The same unique id is a change of case only, which IAM allows.
+                if taken is not None and taken.user_id != user.user_id:
+                    return refuse(
+                        "resolve",
+                        "EntityAlreadyExists",
+                        "iam:GetUser",
+                        f"an IAM user named {change_name} already exists",
+                    )
+            if change_name is None and change_path is None:
+                # Only an earlier path change of this very name is finished here.
+                resumed = earlier_rename(user, user.user_name)
+                if resumed is None:
+                    return refuse(
+                        "resolve",
+                        "NothingToChange",
+                        None,
+                        f"nothing to change: {user.user_name} already has path {user.path}",
+                    )
+                old_arn = resumed.resources[0]
+        new_arn = user_arn(prefix, change_path or user.path, change_name or user.user_name)
+        if resumed is not None:
+            fields["resumed_run_id"] = resumed.run_id
+            log.info("rename.resumed", earlier_run=resumed.run_id, old_arn=old_arn)
+
+        plan = plan_rename(old_arn, new_arn)
+        fields["plan"] = plan
+        log.info("rename.plan", changes=len(plan.changes), dry_run=dry_run)
+        if dry_run:
+            return finish("planned")
+
+        if resumed is None:
+            state = update_user(
+                user.user_name, user.user_id, change_name, change_path, return_state=True
+            )
+            if not state.is_completed():
+                failure = _failure("update_user", state)
+                audit.record(
+                    "update_user",
+                    UPDATE_USER,
+                    "failed",
+                    resources=(old_arn, new_arn),
+                    error_code=failure.error_code,
+                    message=failure.message,
+                )
+                return finish("failed", failures=(failure,))
+            renamed: UserRenamed = state.result()
+            fields["renamed"] = renamed
+            audit.record("update_user", UPDATE_USER, "done", resources=(old_arn, new_arn))
+        else:
+            audit.record(
+                "update_user",
+                UPDATE_USER,
+                "skipped",
+                resources=(old_arn, new_arn),
+                message=f"renamed earlier in run {resumed.run_id}",
+            )
+
+        applied, failures = _apply(plan, audit)
+        return finish(
+            "failed" if failures else "renamed", applied=tuple(applied), failures=tuple(failures)
+        )
+    finally:
+        structlog.contextvars.unbind_contextvars("run_id", "target_user", "account")
+
+
+def _failure(step: str, state: Any) -> StepFailure:
+    exc = state.result(raise_on_failure=False)
+    code, action, message = describe_failure(
+        exc if isinstance(exc, BaseException) else RuntimeError(str(state.message))
+    )
+    return StepFailure(step=step, error_code=code, action=action, message=message)
+
+
+def _apply(plan: RenamePlan, audit: RunAudit) -> tuple[list[AppliedChange], list[StepFailure]]:
+    """Every change, each on its own: one failed policy does not hold back the others."""
+    applied: list[AppliedChange] = []
+    failures: list[StepFailure] = []
+    for change in plan.changes:
+        resource = plan.new_arn if change.owner_arn == plan.old_arn else change.owner_arn
+        where = "" if change.kind == "managed" else f"inline policy {change.policy_name}: "
+        state = apply_change(change, plan, return_state=True)
+        if not state.is_completed():
+            failure = _failure("policy", state)
+            failures.append(
+                failure.model_copy(update={"message": f"{change.label}: {failure.message}"})
+            )
+            audit.record(
+                "policy",
+                change.write_action,
+                "failed",
+                resources=(resource,),
+                error_code=failure.error_code,
+                message=f"{where}{failure.message}",
+            )
+            continue
+        result: AppliedChange = state.result()
+        applied.append(result)
+        if result.deleted_version_id:
+            audit.record(
+                "policy",
+                "iam:DeletePolicyVersion",
+                "done",
+                resources=(resource,),
+                message=f"deleted version {result.deleted_version_id} to make room for the new "
+                "default version",
+            )
+        if result.outcome == "done":
+            version = (
+                f"; new default version {result.new_version_id}" if result.new_version_id else ""
+            )
+            audit.record(
+                "policy",
+                result.action,
+                "done",
+                resources=(resource,),
+                message=f"{where}{result.references} reference(s) to {plan.old_arn} now name "
+                f"{plan.new_arn}{version}",
+            )
+        else:
+            audit.record(
+                "policy",
+                result.action,
+                "already_absent",
+                resources=(resource,),
+                message=f"{where}no reference to {plan.old_arn} left",
+            )
+    return applied, failures
