@@ -132,16 +132,16 @@ def main() -> None:
             floor_offboard(floor_iam, name)
         floor_wall = time.perf_counter() - started
 
-        from flows.offboard_user import offboard_user
+        from flows.offboard_user import run_offboarding
 
         # Warm up Prefect (its temporary API server) outside the measurement.
         warm = "bench-warmup"
         admin.create_user(UserName=warm)
-        offboard_user(user_name=warm)
+        run_offboarding(user_name=warm)
 
         cpu_before = resource.getrusage(resource.RUSAGE_SELF)
         started = time.perf_counter()
-        reports = [offboard_user(user_name=name) for name in engine_users]
+        reports = [run_offboarding(user_name=name) for name in engine_users]
         engine_wall = time.perf_counter() - started
         cpu_after = resource.getrusage(resource.RUSAGE_SELF)
         assert all(r.outcome == "deleted" for r in reports), [r.failure for r in reports]

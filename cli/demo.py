@@ -21,7 +21,7 @@ def run_demo() -> int:
         console.print(f"seeded demo users: {', '.join(names)}")
         target = names[0]
 
-        from flows.offboard_user import offboard_user
+        from flows.offboard_user import run_offboarding
         from tasks.inventory import take_inventory
         from tasks.listing import list_users
         from tasks.user import resolve_user
@@ -30,7 +30,7 @@ def run_demo() -> int:
         console.print(render.plan_table(resolve_user(target), take_inventory.fn(target)))
 
         console.rule(f"2. offboard {target} through the Prefect flow")
-        report = offboard_user(user_name=target, reason="demo: left the company", ticket="DEMO-1")
+        report = run_offboarding(user_name=target, reason="demo: left the company", ticket="DEMO-1")
         render.print_report(report)
 
         console.rule("3. IAM users now")

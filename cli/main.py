@@ -100,9 +100,9 @@ def run(
         plan(user)
         typer.confirm(f"Delete IAM user {user} and everything attached to it?", abort=True)
 
-    from flows.offboard_user import offboard_user
+    from flows.offboard_user import run_offboarding
 
-    report = offboard_user(
+    report = run_offboarding(
         user_name=user,
         reason=reason,
         ticket=ticket,

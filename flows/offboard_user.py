@@ -8,7 +8,9 @@ from typing import Any
 
 import structlog
 from prefect import flow
+from prefect.client.schemas.objects import State
 from prefect.runtime import flow_run
+from prefect.states import Failed
 
 from config.logging import ensure_logging
 from config.settings import get_settings
@@ -30,6 +32,10 @@ log = structlog.get_logger("offboard.flow")
 FLOW_NAME = "offboard-user"
 
 
+# Outcomes that leave the flow run Failed, so operators find and retry it.
+FAILING_OUTCOMES = frozenset({"failed", "deactivated_pending_deletion"})
+
+
 @flow(name=FLOW_NAME, flow_run_name="offboard-{user_name}", log_prints=False)
 def offboard_user(
     user_name: str,
@@ -37,12 +43,39 @@ def offboard_user(
     reason: str | None = None,
     ticket: str | None = None,
     override_activity_guard: bool = False,
-) -> OffboardingReport:
+) -> OffboardingReport | State[Any]:
     """Delete an IAM user the way the AWS CLI procedure does, or only plan it (``dry_run``).
 
     Raises InvalidInputError for bad input. Ends with outcome ``refused`` (unknown or protected
-    user) or ``held_*`` (activity guard) before any mutating call; ``failed`` names the step.
+    user) before any mutating call. When deletion cannot finish, the user is deactivated and the
+    run ends Failed (outcome ``deactivated_pending_deletion``) so that it can be retried.
     """
+    report = _offboard(user_name, dry_run, reason, ticket, override_activity_guard)
+    if report.outcome in FAILING_OUTCOMES:
+        failure = report.failure
+        where = f"{failure.step}: {failure.error_code} on {failure.action}" if failure else "-"
+        return Failed(message=f"{report.outcome} ({where})", data=report)
+    return report
+
+
+def run_offboarding(user_name: str, **parameters: Any) -> OffboardingReport:
+    """Run the flow in this process and return its report, whatever the run's final state."""
+    state = offboard_user(user_name=user_name, return_state=True, **parameters)
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, BaseException):
+        raise result
+    if not isinstance(result, OffboardingReport):
+        raise RuntimeError(f"offboarding run ended without a report: {state.message}")
+    return result
+
+
+def _offboard(
+    user_name: str,
+    dry_run: bool,
+    reason: str | None,
+    ticket: str | None,
+    override_activity_guard: bool,
+) -> OffboardingReport:
     ensure_logging()
     validate_user_name(user_name)
     if override_activity_guard and not (reason and reason.strip()):
@@ -82,6 +115,9 @@ def offboard_user(
             ticket=ticket,
             enabled=not dry_run,
         )
+        if (flow_run.run_count or 1) > 1:
+            # A retry of this same flow run (operator rerun or the UI's Retry button).
+            audit.record("run", "run.rerun", "done", message=f"attempt {flow_run.run_count}")
         if user is None:
             message = f"no IAM user named {user_name}"
             audit.record(

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from cli.main import app
 from flows.deactivation import deactivate_user, reactivate_user
 from flows.leave_sync import sync_leave_deactivations
-from flows.offboard_user import offboard_user
+from flows.offboard_user import run_offboarding
 from sandbox.fixtures import create_loaded_user
 from tasks.deactivation import DENY_POLICY_NAME, DenyWindow, deny_document, iam_time
 from tests.helpers import audit_records, iam_mutations, inject_client_error
@@ -134,7 +134,7 @@ def test_deactivating_a_protected_user_is_refused(sandbox, iam, user_name):
 def test_fallback_deactivates_when_a_step_fails_and_a_rerun_deletes(sandbox, iam, user_name):
     loaded = create_loaded_user(iam, user_name)
     with inject_client_error("DeleteUserPolicy", "AccessDenied", 99, 403):
-        failed = offboard_user(user_name=user_name)
+        failed = run_offboarding(user_name=user_name)
     assert failed.outcome == "deactivated_pending_deletion"
     assert failed.failure and failed.failure.step == "inline_policies"
     assert failed.failure.action == "iam:DeleteUserPolicy"

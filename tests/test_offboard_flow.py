@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from flows.offboard_user import offboard_user
+from flows.offboard_user import run_offboarding
 from sandbox.fixtures import create_loaded_user
 from tasks.procedure import DELETION_PROCEDURE
 from tests.helpers import before_call, inject_client_error, mutating
@@ -21,7 +21,7 @@ def assert_gone(iam, user_name: str) -> None:
 
 def test_fully_loaded_user_is_deleted_and_shared_resources_survive(iam, user_name):
     loaded = create_loaded_user(iam, user_name)
-    report = offboard_user(user_name=user_name, reason="left", ticket="HR-1")
+    report = run_offboarding(user_name=user_name, reason="left", ticket="HR-1")
 
     assert report.outcome == "deleted", report.failure
     assert_gone(iam, user_name)
@@ -42,7 +42,7 @@ def test_fully_loaded_user_is_deleted_and_shared_resources_survive(iam, user_nam
 def test_dry_run_plans_without_any_mutating_call(iam, user_name, sandbox):
     create_loaded_user(iam, user_name)
     mark = sandbox.requests.mark()
-    report = offboard_user(user_name=user_name, dry_run=True)
+    report = run_offboarding(user_name=user_name, dry_run=True)
     assert report.outcome == "planned" and report.steps == ()
     assert mutating([c.action for c in sandbox.requests.since(mark)]) == []
     assert len(report.inventory.access_keys) == 2
@@ -59,7 +59,7 @@ def test_user_half_offboarded_by_hand_is_finished(iam, user_name):
     for cred in loaded.service_credential_ids:
         iam.delete_service_specific_credential(UserName=user_name, ServiceSpecificCredentialId=cred)
 
-    report = offboard_user(user_name=user_name)
+    report = run_offboarding(user_name=user_name)
     assert report.outcome == "deleted"
     assert_gone(iam, user_name)
     by_step = {r.step: r for r in report.steps}
@@ -82,7 +82,7 @@ def test_pagination_user_in_120_groups_with_60_inline_policies(iam, user_name):
     for i in range(60):
         iam.put_user_policy(UserName=user_name, PolicyName=f"inline-{i:02d}", PolicyDocument=doc)
 
-    report = offboard_user(user_name=user_name)
+    report = run_offboarding(user_name=user_name)
     assert report.outcome == "deleted"
     assert_gone(iam, user_name)
     by_step = {r.step: r for r in report.steps}
@@ -93,7 +93,7 @@ def test_pagination_user_in_120_groups_with_60_inline_policies(iam, user_name):
 def test_throttling_is_retried_by_the_task_until_it_succeeds(iam, user_name):
     loaded = create_loaded_user(iam, user_name, access_keys=1)
     with inject_client_error("DeleteAccessKey", "Throttling", times=2) as injected:
-        report = offboard_user(user_name=user_name)
+        report = run_offboarding(user_name=user_name)
     assert injected.faulted == 2 and injected.calls == 3
     assert report.outcome == "deleted"
     by_step = {r.step: r for r in report.steps}
@@ -104,7 +104,7 @@ def test_throttling_is_retried_by_the_task_until_it_succeeds(iam, user_name):
 def test_access_denied_fails_after_exactly_one_attempt_naming_step_and_action(iam, user_name):
     create_loaded_user(iam, user_name)
     with inject_client_error("DeleteSigningCertificate", "AccessDenied", 99, 403) as injected:
-        report = offboard_user(user_name=user_name)
+        report = run_offboarding(user_name=user_name)
     assert injected.calls == 1
     assert report.outcome == "deactivated_pending_deletion"
     assert report.failure is not None
@@ -119,7 +119,7 @@ def test_access_denied_fails_after_exactly_one_attempt_naming_step_and_action(ia
 def test_delete_conflict_on_the_first_delete_user_is_retried_then_succeeds(iam, user_name):
     create_loaded_user(iam, user_name)
     with inject_client_error("DeleteUser", "DeleteConflict", times=1, status=409) as injected:
-        report = offboard_user(user_name=user_name)
+        report = run_offboarding(user_name=user_name)
     assert injected.calls == 2
     assert report.outcome == "deleted" and report.rounds == 1
     assert_gone(iam, user_name)
@@ -134,7 +134,7 @@ def test_an_attachment_appearing_mid_run_is_found_by_a_new_inventory(iam, user_n
             created.append(iam.create_access_key(UserName=user_name)["AccessKey"]["AccessKeyId"])
 
     with before_call("DeleteUser", add_key_once):
-        report = offboard_user(user_name=user_name)
+        report = run_offboarding(user_name=user_name)
     assert report.outcome == "deleted"
     assert report.rounds == 2
     second_round_keys = [r for r in report.steps if r.step == "access_keys"][1]
@@ -152,7 +152,7 @@ def test_persistent_conflict_reports_exactly_what_remains(iam, user_name):
             keys.append(iam.create_access_key(UserName=user_name)["AccessKey"]["AccessKeyId"])
 
     with before_call("DeleteUser", add_key_every_time):
-        report = offboard_user(user_name=user_name)
+        report = run_offboarding(user_name=user_name)
     assert report.outcome == "deactivated_pending_deletion"
     assert report.remaining is not None
     still_there = [
@@ -166,7 +166,7 @@ def test_persistent_conflict_reports_exactly_what_remains(iam, user_name):
 
 def test_unknown_user_is_refused_before_any_mutating_call(sandbox):
     mark = sandbox.requests.mark()
-    report = offboard_user(user_name="nobody-here")
+    report = run_offboarding(user_name="nobody-here")
     assert report.outcome == "refused"
     assert report.failure and report.failure.message == "no IAM user named nobody-here"
     assert mutating([c.action for c in sandbox.requests.since(mark)]) == []

@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from audit.trail import default_trail, verify
-from flows.offboard_user import offboard_user
+from flows.offboard_user import run_offboarding
 from sandbox.fixtures import create_loaded_user
 from tasks.errors import InvalidInputError
 from tasks.snapshot import load_snapshot
@@ -58,7 +58,7 @@ def test_guard_holds_a_recently_active_user_deactivated_and_deletes_nothing(
     key_id = use_key_for_s3(sandbox, iam, user_name)
     mark = sandbox.requests.mark()
 
-    report = offboard_user(user_name=user_name)
+    report = run_offboarding(user_name=user_name)
 
     assert report.outcome == "deactivated_pending_deletion"
     assert report.failure and report.failure.step == "guard"
@@ -84,7 +84,7 @@ def test_dry_run_reports_the_hold_without_any_mutating_call(sandbox, iam, user_n
     create_loaded_user(iam, user_name, access_keys=1)
     use_key_for_s3(sandbox, iam, user_name)
     mark = sandbox.requests.mark()
-    report = offboard_user(user_name=user_name, dry_run=True)
+    report = run_offboarding(user_name=user_name, dry_run=True)
     assert report.outcome == "held_recently_active"
     assert iam_mutations(sandbox.requests.since(mark)) == []
 
@@ -93,9 +93,9 @@ def test_guard_override_with_a_reason_deletes_and_is_audited(sandbox, iam, user_
     create_loaded_user(iam, user_name, access_keys=1)
     use_key_for_s3(sandbox, iam, user_name)
     with pytest.raises(InvalidInputError):
-        offboard_user(user_name=user_name, override_activity_guard=True)
+        run_offboarding(user_name=user_name, override_activity_guard=True)
 
-    report = offboard_user(
+    report = run_offboarding(
         user_name=user_name, override_activity_guard=True, reason="contractor ended today"
     )
 
@@ -111,7 +111,7 @@ def test_incomplete_review_holds_the_user(sandbox, iam, user_name):
 
     create_loaded_user(iam, user_name)
     fail_next_last_accessed_jobs(1)
-    report = offboard_user(user_name=user_name)
+    report = run_offboarding(user_name=user_name)
     assert report.outcome == "deactivated_pending_deletion"
     assert report.failure and report.failure.error_code == "ReviewIncomplete"
     assert report.review is not None and not report.review.complete
@@ -120,7 +120,7 @@ def test_incomplete_review_holds_the_user(sandbox, iam, user_name):
 
 def test_snapshot_is_written_read_back_and_complete(sandbox, iam, user_name):
     loaded = create_loaded_user(iam, user_name, path="/staff/")
-    report = offboard_user(user_name=user_name, ticket="HR-7")
+    report = run_offboarding(user_name=user_name, ticket="HR-7")
     assert report.outcome == "deleted" and report.snapshot is not None
 
     snapshot = load_snapshot(report.snapshot.location)
@@ -146,7 +146,7 @@ def test_snapshot_in_s3_on_the_sandbox(sandbox, iam, user_name):
     s3.create_bucket(Bucket="offboard-snapshots")
     create_loaded_user(iam, user_name)
     with engine_settings(snapshot_store="s3://offboard-snapshots/prod"):
-        report = offboard_user(user_name=user_name)
+        report = run_offboarding(user_name=user_name)
     assert report.outcome == "deleted"
     assert report.snapshot and report.snapshot.location.startswith("s3://offboard-snapshots/prod/")
     assert load_snapshot(report.snapshot.location).user.user_name == user_name
@@ -159,7 +159,7 @@ def test_snapshot_that_cannot_be_written_stops_the_run_with_no_mutating_call(
     create_loaded_user(iam, user_name)
     mark = sandbox.requests.mark()
     with engine_settings(snapshot_store=store):
-        report = offboard_user(user_name=user_name)
+        report = run_offboarding(user_name=user_name)
     assert report.outcome == "failed"
     assert report.failure and report.failure.step == "snapshot"
     assert report.deactivation == ()
@@ -183,7 +183,7 @@ def test_restore_round_trip_recreates_every_restorable_field(sandbox, iam, user_
         ],
         Status="Inactive",
     )
-    report = offboard_user(user_name=user_name)
+    report = run_offboarding(user_name=user_name)
     assert report.outcome == "deleted" and report.snapshot
     before = load_snapshot(report.snapshot.location)
 
@@ -234,7 +234,7 @@ def test_protected_principals_are_refused_with_no_mutating_call(sandbox, iam, us
         protected_user_names=json.dumps([user_name] if rule == "name" else []),
         protected_path_prefixes='["/breakglass/"]',
     ):
-        report = offboard_user(user_name=name)
+        report = run_offboarding(user_name=name)
     assert report.outcome == "refused"
     expected = {
         "name": "protected_user_names",
@@ -249,7 +249,7 @@ def test_protected_principals_are_refused_with_no_mutating_call(sandbox, iam, us
 
 def test_every_run_is_audited_step_by_step_with_actor_and_target(sandbox, iam, user_name):
     loaded = create_loaded_user(iam, user_name, access_keys=2)
-    report = offboard_user(user_name=user_name, reason="left", ticket="HR-1")
+    report = run_offboarding(user_name=user_name, reason="left", ticket="HR-1")
     records = audit_records(report.run_id)
     assert [r.step for r in records] == [
         "review",
@@ -280,7 +280,7 @@ def test_failed_step_is_audited_as_failed(sandbox, iam, user_name):
 
     create_loaded_user(iam, user_name)
     with inject_client_error("DetachUserPolicy", "AccessDenied", 99, 403):
-        report = offboard_user(user_name=user_name)
+        report = run_offboarding(user_name=user_name)
     failed = [r for r in audit_records(report.run_id) if r.outcome == "failed"]
     assert [(r.step, r.error_code, r.action) for r in failed] == [
         ("attached_policies", "AccessDenied", "iam:DetachUserPolicy")
@@ -294,7 +294,7 @@ def test_eight_concurrent_flows_share_one_audit_file_and_the_chain_holds(sandbox
             iam, name, groups=1, inline=1, managed=1, access_keys=1, service_credentials=1
         )
     with ThreadPoolExecutor(max_workers=8) as pool:
-        reports = list(pool.map(lambda n: offboard_user(user_name=n), names))
+        reports = list(pool.map(lambda n: run_offboarding(user_name=n), names))
     assert [r.outcome for r in reports] == ["deleted"] * 8
     chain = verify(default_trail().path)
     assert chain.ok, chain.problem
@@ -308,7 +308,7 @@ def test_the_run_report_is_published_as_a_markdown_artifact(sandbox, iam, user_n
     from flows.report_artifact import artifact_key
 
     create_loaded_user(iam, user_name)
-    report = offboard_user(user_name=user_name)
+    report = run_offboarding(user_name=user_name)
     artifact = Artifact.get(artifact_key(user_name))
     assert artifact is not None
     assert f"Offboarding {user_name}: deleted" in str(artifact.data)
