@@ -67,20 +67,22 @@ def rename(
         if dry_run or planned.outcome != "planned":
             finish(planned, as_json)
         # The plan goes to stderr under --json, so stdout stays one JSON document.
-        print_report(planned, Console(stderr=True) if as_json else Console())
+        console = Console(stderr=as_json, soft_wrap=True)
+        print_report(planned, console)
         typer.confirm(f"Rename IAM user {user} and rewrite these policies?", abort=True)
     report = rename_user(
         user_name=user, new_name=new_name, new_path=new_path, reason=reason, ticket=ticket
     )
-    finish(report, as_json)
+    # After a confirmation the plan is already on screen.
+    finish(report, as_json, show_plan=yes)
 
 
-def finish(report: RenameReport, as_json: bool) -> NoReturn:
+def finish(report: RenameReport, as_json: bool, show_plan: bool = True) -> NoReturn:
     """Print the report and leave with its outcome's exit code."""
     if as_json:
         emit_json(report)
     elif report.outcome != "refused":
-        print_report(report, Console())
+        print_report(report, Console(soft_wrap=True), show_plan=show_plan)
     code = RENAME_EXIT[report.outcome]
     if report.outcome == "refused" and report.failure:
         raise fail(report.failure.message, code)
@@ -90,14 +92,15 @@ def finish(report: RenameReport, as_json: bool) -> NoReturn:
     raise typer.Exit(code)
 
 
-def print_report(report: RenameReport, console: Console) -> None:
+def print_report(report: RenameReport, console: Console, show_plan: bool = True) -> None:
     plan = report.plan
     if plan is None:
         return
     console.print(Text(f"Rename {plan.old_arn}\n    to {plan.new_arn}", style="bold"))
     if report.resumed_run_id:
         console.print(Text(f"(renamed earlier in run {report.resumed_run_id}; finishing)"))
-    print_plan(plan, console)
+    if show_plan:
+        print_plan(plan, console)
     if report.dry_run:
         return
     for applied in report.applied:

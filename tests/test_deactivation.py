@@ -251,3 +251,70 @@ def test_leave_sync_keeps_a_policy_someone_modified(sandbox, iam, user_name, tmp
 def test_leave_cli_missing_calendar_exits_2(sandbox, tmp_path):
     result = runner.invoke(app, ["leave", "sync", "--calendar", str(tmp_path / "none.yaml")])
     assert result.exit_code == 2 and "cannot read leave calendar" in result.stderr
+
+
+def own_client(sandbox, key: dict):
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "iam",
+        endpoint_url=sandbox.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+
+
+def allowed(client) -> bool:
+    from botocore.exceptions import ClientError
+
+    from sandbox.auth import enforce_iam_authorization
+
+    with enforce_iam_authorization():
+        try:
+            client.list_users(MaxItems=1)
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] == "AccessDenied"
+            return False
+    return True
+
+
+def test_under_enforcement_a_deactivated_user_is_refused_until_reactivated(sandbox, iam, user_name):
+    iam.create_user(UserName=user_name)
+    allow = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "iam:ListUsers", "Resource": "*"}],
+    }
+    iam.put_user_policy(UserName=user_name, PolicyName="may-list", PolicyDocument=json.dumps(allow))
+    client = own_client(sandbox, iam.create_access_key(UserName=user_name)["AccessKey"])
+    assert allowed(client)
+
+    assert deactivate_user(user_name=user_name).outcome == "done"
+    assert not allowed(client)
+    assert reactivate_user(user_name=user_name).outcome == "done"
+    assert allowed(client)
+
+
+@pytest.mark.parametrize(
+    "offsets, blocks",
+    [((2, 5), False), ((-1, 1), True), ((-5, -2), False)],
+    ids=["future-window", "current-window", "ended-window"],
+)
+def test_under_enforcement_a_timed_deny_blocks_only_inside_its_window(
+    sandbox, iam, user_name, offsets, blocks
+):
+    iam.create_user(UserName=user_name)
+    allow = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "iam:ListUsers", "Resource": "*"}],
+    }
+    iam.put_user_policy(UserName=user_name, PolicyName="may-list", PolicyDocument=json.dumps(allow))
+    client = own_client(sandbox, iam.create_access_key(UserName=user_name)["AccessKey"])
+    now = datetime.now(UTC)
+    window = DenyWindow(
+        start=now + timedelta(days=offsets[0]), end=now + timedelta(days=offsets[1])
+    )
+    assert deactivate_user(user_name=user_name, window=window).outcome == "done"
+    assert allowed(client) is not blocks

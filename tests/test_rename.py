@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -316,7 +317,7 @@ def cli_app() -> typer.Typer:
     return app
 
 
-def test_cli_rename_plan_json_confirmation_and_exit_codes(iam, sandbox, user_name):
+def test_cli_rename_plan_json_confirmation_and_exit_codes(iam, sandbox, user_name, monkeypatch):
     old_arn = iam.create_user(UserName=user_name)["User"]["Arn"]
     iam.put_user_policy(UserName=user_name, PolicyName="p", PolicyDocument=policy(allow(old_arn)))
     new_name = new_name_for(user_name)
@@ -334,9 +335,17 @@ def test_cli_rename_plan_json_confirmation_and_exit_codes(iam, sandbox, user_nam
     assert invalid.exit_code == 2 and "invalid IAM path" in invalid.stderr
     assert iam_mutations(sandbox.requests.since(mark)) == []
 
-    done = runner.invoke(app, ["rename", user_name, "--new-name", new_name, "--yes"])
+    # From a terminal: the plan, then the question; "n" changes nothing, "y" renames.
+    terminal = SimpleNamespace(stdin=SimpleNamespace(isatty=lambda: True))
+    monkeypatch.setattr("cli.rename_cli.sys", terminal)
+    args = ["rename", user_name, "--new-name", new_name]
+    declined = runner.invoke(app, args, input="n\n")
+    assert declined.exit_code == 1 and '+      "Resource"' in declined.stdout
+    assert iam_mutations(sandbox.requests.since(mark)) == []
+    done = runner.invoke(app, args, input="y\n")
     assert done.exit_code == 0, done.output
-    assert "outcome: renamed" in done.stdout and '+      "Resource"' in done.stdout
+    assert "outcome: renamed" in done.stdout
+    assert done.stdout.count('+      "Resource"') == 1  # the plan is shown once
     iam.get_user(UserName=new_name)
     taken = iam.create_user(UserName=user_name)["User"]["UserName"]
     refused = runner.invoke(app, ["rename", new_name, "--new-name", taken, "--yes"])

@@ -1,0 +1,1 @@
+"""Entry points that start the engine's deployments from outside: the HR webhook receiver."""
