@@ -207,6 +207,14 @@ def groups(
 
 
 @app.command()
+def policy() -> None:
+    """Print the engine's least-privilege IAM policy (the actions its tasks call)."""
+    from tasks.permissions import engine_policy
+
+    typer.echo(json.dumps(engine_policy(), indent=2))
+
+
+@app.command()
 def sandbox(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0 picks a free one).")] = 5000,
     seed_demo: Annotated[bool, typer.Option("--seed-demo", help="Create demo users.")] = False,

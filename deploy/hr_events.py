@@ -53,7 +53,7 @@ def _in_utc(value: datetime) -> datetime:
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_timestamp_text), AfterValidator(_in_utc)]
 # Printable text: the id ends up in flow run parameters, logs and the audit trail.
 EventId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
-# Characters IAM allows in a tag value, without spaces.
+# Letters, digits and the punctuation IAM allows in tag values; no spaces.
 EmployeeId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\w.:/=+@-]+$")]
 # IAM's own rule for user names.
 IamUserName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_+=,.@-]{1,64}$")]

@@ -302,7 +302,7 @@ def _apply(plan: RenamePlan, audit: RunAudit) -> tuple[list[AppliedChange], list
     for change in plan.changes:
         resource = plan.new_arn if change.owner_arn == plan.old_arn else change.owner_arn
         where = "" if change.kind == "managed" else f"inline policy {change.policy_name}: "
-        state = apply_change(change, plan, return_state=True)
+        state = apply_change(change, plan.old_arn, plan.new_arn, return_state=True)
         if not state.is_completed():
             failure = _failure("policy", state)
             failures.append(

@@ -8,7 +8,8 @@ from tasks.aws import sts_client
 from tasks.frozen import Frozen
 from tasks.runtime import retry_options
 
-PERMISSIONS = ("sts:GetCallerIdentity",)
+# GetCallerIdentity needs no permission in AWS: no policy can deny it.
+PERMISSIONS: tuple[str, ...] = ()
 
 
 class CallerIdentity(Frozen):

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 PERMISSIONS = (
     "iam:UpdateUser",
+    # Only to confirm an UpdateUser whose answer was lost: the new name, same unique id.
+    "iam:GetUser",
     "iam:ListPolicies",
     "iam:GetPolicy",
     "iam:GetPolicyVersion",
@@ -461,23 +463,23 @@ def _apply_inline(
 
 
 @task(name="rewrite-policy", task_run_name="rewrite-policy:{change.owner}", **retry_options())
-def apply_change(change: PolicyChange, plan: RenamePlan) -> AppliedChange:
+def apply_change(change: PolicyChange, old_arn: str, new_arn: str) -> AppliedChange:
     """Rewrite one policy: re-read it and rewrite what still names the old ARN, so a repeated
     or late call writes the current document, never the planned copy over someone's edit."""
     iam = iam_client()
     owner = change.owner
-    if change.kind == "user-inline" and owner == plan.old_name:
+    if change.kind == "user-inline" and change.owner_arn == old_arn:
         # The renamed user's own inline policies now live under its new name.
-        owner = plan.new_name
+        owner = split_user_arn(new_arn)[2]
     with count_calls() as calls:
         if change.kind == "managed":
-            written = _apply_managed(iam, change, plan.old_arn, plan.new_arn)
+            written = _apply_managed(iam, change, old_arn, new_arn)
         else:
-            written = _apply_inline(iam, change, owner, plan.old_arn, plan.new_arn)
+            written = _apply_inline(iam, change, owner, old_arn, new_arn)
     return AppliedChange(
         kind=change.kind,
         owner=owner,
-        owner_arn=plan.new_arn if change.owner_arn == plan.old_arn else change.owner_arn,
+        owner_arn=new_arn if change.owner_arn == old_arn else change.owner_arn,
         policy_name=change.policy_name,
         outcome=written.outcome,
         action=change.write_action,

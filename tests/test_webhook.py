@@ -605,3 +605,48 @@ def test_prefect_dispatcher_creates_an_idempotent_deployment_run(
         PrefectDispatcher().dispatch(
             RunRequest("missing/missing", {"user_name": "u"}, "hr-1:u", when)
         )
+
+
+@pytest.fixture
+def deployments(prefect_harness: None) -> None:
+    from prefect.deployments.runner import RunnerDeployment
+
+    from flows.deactivation import deactivate_user, reactivate_user
+    from flows.offboard_user import offboard_user
+
+    for flow in (offboard_user, deactivate_user, reactivate_user):
+        deployment = flow.to_deployment(name=flow.name)
+        assert isinstance(deployment, RunnerDeployment)  # sync outside an event loop
+        deployment.apply()
+
+
+def test_prefect_runs_survive_a_lost_record(
+    deployments: None,
+    employee: tuple[str, str],
+    tmp_path: Path,
+) -> None:
+    from prefect import get_client
+
+    employee_id, user = employee
+    payload = event(employee_id=employee_id, effective_at="2030-01-02T09:00:00Z")
+
+    def receiver_on(db: Path) -> Receiver:
+        app = create_app(settings_for(db), PrefectDispatcher())
+        return Receiver(TestClient(app), RecordingDispatcher(), db)
+
+    first = receiver_on(tmp_path / "first.sqlite3").post(payload)
+    # A receiver that lost its database starts nothing new: Prefect knows the idempotency key.
+    second = receiver_on(tmp_path / "second.sqlite3").post(payload)
+
+    assert first.status_code == 202, first.text
+    assert second.json()["flow_run_ids"] == first.json()["flow_run_ids"]
+    [flow_run_id] = first.json()["flow_run_ids"]
+    with get_client(sync_client=True) as client:
+        flow_run = client.read_flow_run(uuid.UUID(flow_run_id))
+    assert flow_run.state is not None and flow_run.state.is_scheduled()
+    assert flow_run.state.state_details.scheduled_time == datetime(2030, 1, 2, 9, tzinfo=UTC)
+    assert flow_run.parameters == {
+        "user_name": user,
+        "reason": f"HR termination {payload['event_id']}",
+        "ticket": payload["event_id"],
+    }
