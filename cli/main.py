@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from cli import deactivation_cli, render, runs_cli, webhook_cli
+from cli import deactivation_cli, rename_cli, render, runs_cli, webhook_cli
 from cli.audit_cli import audit_app
 from cli.errors import JsonOption, cli_errors, emit_json, fail
 from config.logging import configure_logging
@@ -237,6 +237,7 @@ app.add_typer(audit_app, name="audit")
 deactivation_cli.register(app)
 runs_cli.register(app)
 webhook_cli.register(app)
+rename_cli.register(app)
 
 
 def main() -> None:

@@ -31,6 +31,13 @@ if TYPE_CHECKING:
     from mypy_boto3_iam.type_defs import TagTypeDef
 
 PERMISSIONS = (
+    # Restore reads what is already there, so a repeat changes nothing.
+    "iam:ListGroupsForUser",
+    "iam:GetUserPolicy",
+    "iam:ListAttachedUserPolicies",
+    "iam:ListSSHPublicKeys",
+    "iam:GetSSHPublicKey",
+    "iam:ListSigningCertificates",
     "iam:CreateUser",
     "iam:TagUser",
     "iam:PutUserPermissionsBoundary",
