@@ -6,8 +6,18 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class AccountSetting(BaseModel):
+    """An account the engine offboards in, through a role it assumes there."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(pattern=r"^[0-9]{12}$")
+    # None: the account_role_name setting.
+    role_name: str | None = Field(default=None, pattern=r"^[\w+=,.@-]{1,64}$")
 
 
 class Settings(BaseSettings):
@@ -38,6 +48,25 @@ class Settings(BaseSettings):
     employee_tag_key: str = "employee_id"
     # The leave calendar `offboard leave sync` reads by default.
     leave_calendar: Path = Path("config/leave.example.yaml")
+    # Batches: users offboarded at once, and one IAM call rate (calls per second) that every
+    # IAM call of a batch shares; 0 means unlimited. IAM throttles per account, and other tools
+    # in the account draw on the same allowance.
+    batch_concurrency: int = Field(default=8, ge=1, le=64)
+    iam_calls_per_second: float = Field(default=20, ge=0)
+    # Blast-radius cap: a batch of more users needs --allow-large-batch N with N >= its size.
+    max_users_per_batch: int = Field(default=25, ge=1)
+    # Other accounts: listed here (JSON list of {"id", "role_name"}), or, when none are listed
+    # and discover_accounts is on, every ACTIVE account Organizations lists; either way
+    # narrowed by the include and exclude lists of account ids.
+    accounts: tuple[AccountSetting, ...] = ()
+    discover_accounts: bool = False
+    account_include: tuple[str, ...] = ()
+    account_exclude: tuple[str, ...] = ()
+    # The role assumed in an account that names none.
+    account_role_name: str = Field(
+        default="OrganizationAccountAccessRole", pattern=r"^[\w+=,.@-]{1,64}$"
+    )
+    assume_role_duration_seconds: int = Field(default=3600, ge=900, le=43200)
     log_level: str = "INFO"
     # None: JSON when stderr is not a terminal, console rendering when it is.
     log_json: bool | None = None

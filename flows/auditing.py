@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from audit.records import AuditEvent, AuditTarget, Outcome
 from audit.trail import AuditTrail, default_trail
+from flows.report import StepFailure
 from tasks.models import StepResult, UserSummary
 
 
@@ -55,6 +56,16 @@ class RunAudit:
                 reason=self.reason,
                 ticket=self.ticket,
             )
+        )
+
+    def refusal(self, failure: StepFailure) -> None:
+        """A refused run changed nothing; the record says who asked and why it was refused."""
+        self.record(
+            failure.step,
+            failure.action or f"{failure.step}.refuse",
+            "skipped",
+            error_code=failure.error_code,
+            message=failure.message,
         )
 
     def step_result(self, action: str, result: StepResult) -> None:

@@ -12,7 +12,7 @@ from prefect.runtime import flow_run
 from config.logging import ensure_logging
 from config.settings import get_settings
 from flows.auditing import RunAudit, target_of
-from flows.guards import protection_rule
+from flows.guards import refusal
 from tasks.deactivation import (
     DeactivationChange,
     DenyWindow,
@@ -110,19 +110,10 @@ def _run(
             **more,
         )
 
-    if user is None:
-        message = f"no IAM user named {user_name}"
-        audit.record(
-            "resolve", "iam:GetUser", "skipped", error_code="NoSuchEntity", message=message
-        )
-        return report("refused", message=message)
-    rule = protection_rule(user, caller, get_settings())
-    if rule:
-        message = f"{user_name} is protected: {rule}"
-        audit.record(
-            "protect", "protect.refuse", "skipped", error_code="Protected", message=message
-        )
-        return report("refused", message=message)
+    refused = refusal(user_name, user, caller, get_settings())
+    if refused:
+        audit.refusal(refused)
+        return report("refused", message=refused.message)
     try:
         if action == "deactivate":
             changes = apply_deactivation(user_name, window, disable_keys, audit)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from config.settings import Settings
+from flows.report import StepFailure
 from tasks.identity import CallerIdentity
 from tasks.models import UserSummary
 from tasks.review import AccessReview
@@ -23,6 +24,28 @@ def protection_rule(user: UserSummary, caller: CallerIdentity, settings: Setting
     for tag in user.tags:
         if tag.key == key and tag.value.lower() == value.lower():
             return f"it carries the protected tag {key}={tag.value}"
+    return None
+
+
+def refusal(
+    user_name: str, user: UserSummary | None, caller: CallerIdentity, settings: Settings
+) -> StepFailure | None:
+    """Why a mutating flow must not touch this user at all (unknown or protected), or None."""
+    if user is None:
+        return StepFailure(
+            step="resolve",
+            error_code="NoSuchEntity",
+            action="iam:GetUser",
+            message=f"no IAM user named {user_name}",
+        )
+    rule = protection_rule(user, caller, settings)
+    if rule:
+        return StepFailure(
+            step="protect",
+            error_code="Protected",
+            action=None,
+            message=f"{user.user_name} is protected: {rule}",
+        )
     return None
 
 

@@ -17,9 +17,11 @@ from config.settings import get_settings
 from flows.auditing import RunAudit, target_of
 from flows.deactivation import apply_deactivation
 from flows.deletion import run_deletion
-from flows.guards import activity_hold, protection_rule
+from flows.guards import activity_hold, refusal
 from flows.report import OffboardingReport, Outcome, StepFailure
 from flows.report_artifact import publish_report
+from tasks.accounts import in_account
+from tasks.aws import current_account_id
 from tasks.errors import InvalidInputError, describe_failure
 from tasks.identity import caller_identity
 from tasks.inventory import take_inventory
@@ -43,14 +45,17 @@ def offboard_user(
     reason: str | None = None,
     ticket: str | None = None,
     override_activity_guard: bool = False,
+    account_id: str | None = None,
 ) -> OffboardingReport | State[Any]:
     """Delete an IAM user the way the AWS CLI procedure does, or only plan it (``dry_run``).
 
     Raises InvalidInputError for bad input. Ends with outcome ``refused`` (unknown or protected
     user) before any mutating call. When deletion cannot finish, the user is deactivated and the
     run ends Failed (outcome ``deactivated_pending_deletion``) so that it can be retried.
+    With ``account_id``, the user is in that account, reached through its role (see
+    tasks.accounts).
     """
-    report = _offboard(user_name, dry_run, reason, ticket, override_activity_guard)
+    report = _offboard(user_name, dry_run, reason, ticket, override_activity_guard, account_id)
     if report.outcome in FAILING_OUTCOMES:
         failure = report.failure
         where = f"{failure.step}: {failure.error_code} on {failure.action}" if failure else "-"
@@ -58,9 +63,13 @@ def offboard_user(
     return report
 
 
-def run_offboarding(user_name: str, **parameters: Any) -> OffboardingReport:
+def run_offboarding(
+    user_name: str, account_id: str | None = None, **parameters: Any
+) -> OffboardingReport:
     """Run the flow in this process and return its report, whatever the run's final state."""
-    state = offboard_user(user_name=user_name, return_state=True, **parameters)
+    state = offboard_user(
+        user_name=user_name, account_id=account_id, return_state=True, **parameters
+    )
     result = state.result(raise_on_failure=False)
     if isinstance(result, BaseException):
         raise result
@@ -75,7 +84,14 @@ def _offboard(
     reason: str | None,
     ticket: str | None,
     override_activity_guard: bool,
+    account_id: str | None = None,
 ) -> OffboardingReport:
+    if account_id is not None and current_account_id() != account_id:
+        # Everything below, IAM calls and caller identity included, acts in that account.
+        with in_account(account_id, str(flow_run.id) if flow_run.id else None):
+            return _offboard(
+                user_name, dry_run, reason, ticket, override_activity_guard, account_id
+            )
     ensure_logging()
     validate_user_name(user_name)
     if override_activity_guard and not (reason and reason.strip()):
@@ -118,17 +134,11 @@ def _offboard(
         if (flow_run.run_count or 1) > 1:
             # A retry of this same flow run (operator rerun or the UI's Retry button).
             audit.record("run", "run.rerun", "done", message=f"attempt {flow_run.run_count}")
-        if user is None:
-            message = f"no IAM user named {user_name}"
-            audit.record(
-                "resolve", "iam:GetUser", "skipped", error_code="NoSuchEntity", message=message
-            )
-            return finish(
-                "refused",
-                failure=StepFailure(
-                    step="resolve", error_code="NoSuchEntity", action="iam:GetUser", message=message
-                ),
-            )
+        refused = refusal(user_name, user, caller, settings)
+        if refused is not None:
+            audit.refusal(refused)
+            return finish("refused", failure=refused)
+        assert user is not None  # refusal() answers for an unknown user
         fields["user"] = user
         structlog.contextvars.bind_contextvars(account=user.account_id)
 
@@ -141,19 +151,6 @@ def _offboard(
                 log.error("offboard.fallback_failed", error=code, action=action)
                 return finish("failed", failure=failure)
             return finish("deactivated_pending_deletion", failure=failure, deactivation=changes)
-
-        rule = protection_rule(user, caller, settings)
-        if rule:
-            message = f"{user_name} is protected: {rule}"
-            audit.record(
-                "protect", "protect.refuse", "skipped", error_code="Protected", message=message
-            )
-            return finish(
-                "refused",
-                failure=StepFailure(
-                    step="protect", error_code="Protected", action=None, message=message
-                ),
-            )
 
         inventory = take_inventory(user_name)
         fields["inventory"] = inventory

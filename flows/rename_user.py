@@ -20,7 +20,7 @@ from audit.trail import AuditTrailError, default_trail, read_records
 from config.logging import ensure_logging
 from config.settings import get_settings
 from flows.auditing import RunAudit, target_of
-from flows.guards import protection_rule
+from flows.guards import refusal
 from flows.report import StepFailure
 from tasks.errors import InvalidInputError, describe_failure
 from tasks.frozen import Frozen
@@ -184,32 +184,26 @@ def rename_user(
             enabled=not dry_run,
         )
 
-        def refuse(step: str, code: str, action: str | None, message: str) -> RenameReport:
-            audit.record(
-                step, action or f"{step}.refuse", "skipped", error_code=code, message=message
-            )
-            return finish(
-                "refused",
-                failures=(StepFailure(step=step, error_code=code, action=action, message=message),),
-            )
+        def refuse(failure: StepFailure) -> RenameReport:
+            audit.refusal(failure)
+            return finish("refused", failures=(failure,))
 
-        if user is None:
-            return refuse(
-                "resolve", "NoSuchEntity", "iam:GetUser", f"no IAM user named {user_name}"
-            )
+        refused = refusal(user_name, user, caller, settings)
+        if refused is not None:
+            return refuse(refused)
+        assert user is not None  # refusal() answers for an unknown user
         fields["user"] = user
         structlog.contextvars.bind_contextvars(account=user.account_id)
-
-        rule = protection_rule(user, caller, settings)
-        if rule:
-            return refuse("protect", "Protected", None, f"{user.user_name} is protected: {rule}")
         if new_name is not None and new_name in settings.protected_user_names:
             # Policies may still name a protected user's ARN; nobody else may take that name.
             return refuse(
-                "protect",
-                "Protected",
-                None,
-                f"{new_name} is listed in protected_user_names and cannot be taken by a rename",
+                StepFailure(
+                    step="protect",
+                    error_code="Protected",
+                    action=None,
+                    message=f"{new_name} is listed in protected_user_names and cannot be taken "
+                    "by a rename",
+                )
             )
 
         prefix, _, _ = split_user_arn(user.arn)
@@ -225,20 +219,25 @@ def rename_user(
                 # The same unique id is a change of case only, which IAM allows.
                 if taken is not None and taken.user_id != user.user_id:
                     return refuse(
-                        "resolve",
-                        "EntityAlreadyExists",
-                        "iam:GetUser",
-                        f"an IAM user named {change_name} already exists",
+                        StepFailure(
+                            step="resolve",
+                            error_code="EntityAlreadyExists",
+                            action="iam:GetUser",
+                            message=f"an IAM user named {change_name} already exists",
+                        )
                     )
             if change_name is None and change_path is None:
                 # Only an earlier path change of this very name is finished here.
                 resumed = earlier_rename(user, user.user_name)
                 if resumed is None:
                     return refuse(
-                        "resolve",
-                        "NothingToChange",
-                        None,
-                        f"nothing to change: {user.user_name} already has path {user.path}",
+                        StepFailure(
+                            step="resolve",
+                            error_code="NothingToChange",
+                            action=None,
+                            message=f"nothing to change: {user.user_name} already has path "
+                            f"{user.path}",
+                        )
                     )
                 old_arn = resumed.resources[0]
         new_arn = user_arn(prefix, change_path or user.path, change_name or user.user_name)

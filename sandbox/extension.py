@@ -32,7 +32,13 @@ from moto.iam.responses import IamResponse
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
 from sandbox.access_activity import record_password_use, record_service_access
-from sandbox.faults import clear_faults, inject_fault, pending_faults
+from sandbox.faults import (
+    clear_faults,
+    inject_fault,
+    inject_fault_rate,
+    injected_fault_counts,
+    pending_faults,
+)
 from sandbox.last_accessed import IAM_ACTIONS as LAST_ACCESSED_ACTIONS
 from sandbox.last_accessed import (
     fail_next_last_accessed_jobs,
@@ -72,6 +78,8 @@ __all__ = [
     "delete_conflict",
     "fail_next_last_accessed_jobs",
     "inject_fault",
+    "inject_fault_rate",
+    "injected_fault_counts",
     "install",
     "pending_faults",
     "record_password_use",

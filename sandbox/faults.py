@@ -1,9 +1,16 @@
-"""Injected faults: chosen errors answered in place of moto, to exercise the engine's retries."""
+"""Injected faults: chosen errors answered in place of moto, to exercise the engine's retries.
+
+Faults are queued per action (:func:`inject_fault`) or drawn at random for a share of a
+service's requests (:func:`inject_fault_rate`); queued faults are served first.
+"""
 
 from __future__ import annotations
 
 import json
+import random
 import threading
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
@@ -13,13 +20,21 @@ from moto.core.utils import get_service_model
 from moto.moto_api._internal import mock_random
 
 __all__ = [
+    "RANDOM_FAULT_KINDS",
     "Fault",
     "clear_faults",
     "fault_response",
     "inject_fault",
+    "inject_fault_rate",
+    "injected_fault_counts",
     "pending_faults",
     "take_fault",
 ]
+
+# What a random fault can be: an error AWS answers with, or "drop": the connection is closed
+# without any response (the client sees a connection error; moto never sees the request).
+RANDOM_FAULT_KINDS = ("Throttling", "ServiceFailure", "drop")
+_RANDOM_FAULT_STATUS = {"Throttling": 400, "ServiceFailure": 500}
 
 
 @dataclass
@@ -30,12 +45,24 @@ class Fault:
     status: int
     message: str
     remaining: int
+    # Close the connection instead of answering.
+    drop: bool = False
+
+
+@dataclass(frozen=True)
+class _FaultRate:
+    service: str
+    share: float
+    kinds: tuple[str, ...]
 
 
 class _FaultInjector:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
+        self._rate: _FaultRate | None = None
+        self._random = random.Random()
+        self._drawn: Counter[str] = Counter()
 
     def add(self, fault: Fault) -> None:
         with self._lock:
@@ -50,11 +77,38 @@ class _FaultInjector:
                     if fault.remaining <= 0:
                         self._faults.remove(fault)
                     return fault
-        return None
+            return self._draw(service, action)
+
+    def _draw(self, service: str, action: str) -> Fault | None:
+        rate = self._rate
+        if rate is None or rate.service != service or self._random.random() >= rate.share:
+            return None
+        kind = self._random.choice(rate.kinds)
+        self._drawn[kind] += 1
+        return Fault(
+            service=service,
+            action=action,
+            code=kind,
+            status=_RANDOM_FAULT_STATUS.get(kind, 500),
+            message=f"Injected random fault: {kind}",
+            remaining=0,
+            drop=kind == "drop",
+        )
+
+    def set_rate(self, rate: _FaultRate | None, seed: int | None) -> None:
+        with self._lock:
+            self._rate = rate
+            self._random = random.Random(seed)
+            self._drawn.clear()
+
+    def drawn(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._drawn)
 
     def clear(self) -> None:
         with self._lock:
             self._faults.clear()
+            self._rate = None
 
     def pending(self) -> dict[str, int]:
         with self._lock:
@@ -96,8 +150,37 @@ def inject_fault(
     )
 
 
+def inject_fault_rate(
+    share: float,
+    kinds: Iterable[str] = RANDOM_FAULT_KINDS,
+    seed: int | None = None,
+    *,
+    service: str = "iam",
+) -> None:
+    """Fault about ``share`` (0-1) of the ``service``'s requests until :func:`clear_faults`,
+    each with one of ``kinds`` (see :data:`RANDOM_FAULT_KINDS`) picked at random.
+
+    Faulted requests never reach moto, so nothing changes. Every HTTP attempt draws anew,
+    botocore's own retries included. ``share=0`` stops it; ``seed`` makes the draws repeatable
+    (for one thread; concurrent requests interleave them).
+    """
+    if not 0 <= share <= 1:
+        raise ValueError("share must be between 0 and 1")
+    chosen = tuple(kinds)
+    unknown = set(chosen) - set(RANDOM_FAULT_KINDS)
+    if not chosen or unknown:
+        raise ValueError(f"kinds must be among {RANDOM_FAULT_KINDS}, got {chosen}")
+    rate = _FaultRate(service=service, share=share, kinds=chosen) if share > 0 else None
+    _FAULTS.set_rate(rate, seed)
+
+
+def injected_fault_counts() -> dict[str, int]:
+    """Random faults served since the rate was set, by kind."""
+    return _FAULTS.drawn()
+
+
 def clear_faults() -> None:
-    """Drop every pending injected fault."""
+    """Drop every pending injected fault and stop random faults."""
     _FAULTS.clear()
 
 

@@ -6,7 +6,9 @@ knows which action it routed to and is where faults are answered in moto's place
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import socket
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +32,8 @@ class _RequestContext:
     def __init__(self) -> None:
         self.service: str | None = None
         self.action: str | None = None
+        # An injected fault closes the connection instead of answering.
+        self.drop = False
 
 
 _LOCAL = threading.local()
@@ -90,12 +94,24 @@ def wrap_wsgi_call(original: Callable[..., Any]) -> Callable[..., Any]:
             raise
         finally:
             _LOCAL.ctx = None
+            if ctx.drop:
+                _drop_connection(environ)
+                statuses.clear()
             _log_wsgi(environ, ctx, statuses)
             if signed is not None:
                 signed.finish(ctx.action)
         return result
 
     return __call__
+
+
+def _drop_connection(environ: dict[str, Any]) -> None:
+    """Close the client's connection before any byte of the response is written; the server's
+    write then fails, which werkzeug treats as a client that went away."""
+    sock = environ.get("werkzeug.socket")
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _log_wsgi(environ: dict[str, Any], ctx: _RequestContext, statuses: list[str]) -> None:
@@ -138,8 +154,11 @@ def wrap_call_action(original: Callable[[BaseResponse], TYPE_RESPONSE]) -> Calla
             ctx.service, ctx.action = service, action
         fault = take_fault(service, action) if action else None
         if ctx is not None:
+            if fault is not None and fault.drop:
+                ctx.drop = True
             return fault_response(self, fault) if fault else original(self)
-        # Outside the server (moto's in-process mocks) the action layer records the call.
+        # Outside the server (moto's in-process mocks) the action layer records the call; there
+        # is no connection to drop, so a "drop" fault is answered as a 500 error.
         scope = parse_authorization(self.headers.get("Authorization"))
         owner = find_key_owner(scope.access_key_id) if scope else None
         status = 500

@@ -1,7 +1,9 @@
 """The one place boto3 clients are made: standard credential chain, botocore retries underneath.
 
 Endpoints come from botocore itself (``AWS_ENDPOINT_URL_IAM`` / ``AWS_ENDPOINT_URL``), so the
-engine talks to the embedded sandbox or to AWS with the same code.
+engine talks to the embedded sandbox or to AWS with the same code. Inside ``account_scope`` the
+clients act in another account (see tasks.accounts); inside a batch, every IAM call waits its
+turn under one call rate (tasks.rate_limit).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import boto3
 from botocore.config import Config
 
 from config.settings import get_settings
+from tasks.rate_limit import throttle_iam_call
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
@@ -77,6 +80,8 @@ class ClientFactory:
                 session: Any = self.session
                 made = session.client(service, region_name=region, config=self.config)
                 made.meta.events.register("before-call", _count_call)
+                if service == "iam":
+                    made.meta.events.register("before-call.iam", throttle_iam_call)
                 self._clients[service] = made
             return self._clients[service]
 
@@ -100,16 +105,53 @@ def set_client_factory(factory: ClientFactory | None) -> None:
         _factory = factory
 
 
+@dataclass(frozen=True)
+class AccountScope:
+    """Another account's clients, made with credentials for that account."""
+
+    account_id: str
+    factory: ClientFactory
+
+
+_current_scope: ContextVar[AccountScope | None] = ContextVar("offboard_account", default=None)
+
+
+@contextmanager
+def account_scope(scope: AccountScope | None) -> Iterator[AccountScope | None]:
+    """Within, iam_client()/sts_client()/s3_client() act in ``scope``'s account (None: as
+    before). Threads started inside see it only if they copy the context, as Prefect's task
+    runners do."""
+    if scope is None:
+        yield _current_scope.get()
+        return
+    token = _current_scope.set(scope)
+    try:
+        yield scope
+    finally:
+        _current_scope.reset(token)
+
+
+def current_account_id() -> str | None:
+    """The account of the enclosing account_scope; None for the engine's own credentials."""
+    scope = _current_scope.get()
+    return scope.account_id if scope else None
+
+
+def current_factory() -> ClientFactory:
+    scope = _current_scope.get()
+    return scope.factory if scope else get_client_factory()
+
+
 def iam_client() -> IAMClient:
-    client: IAMClient = get_client_factory().client("iam")
+    client: IAMClient = current_factory().client("iam")
     return client
 
 
 def sts_client() -> STSClient:
-    client: STSClient = get_client_factory().client("sts")
+    client: STSClient = current_factory().client("sts")
     return client
 
 
 def s3_client() -> Any:
     """For snapshots kept in S3."""
-    return get_client_factory().client("s3")
+    return current_factory().client("s3")

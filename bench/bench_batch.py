@@ -1,0 +1,308 @@
+"""The batch flow vs. raw boto3 loops (and the seed's AWS CLI procedure), on one sandbox.
+
+    python bench/bench_batch.py --users 200
+
+The sandbox runs in its own process (``python -m sandbox``); every user carries every attachment
+kind (sandbox.fixtures.create_loaded_user). Measured in this one run:
+
+* floor: raw boto3, one user after another, with the fewest calls of the seed's procedure;
+* the same loop on 8 threads;
+* the engine's batch flow with default settings, except the IAM call rate: unlimited, so the
+  engine's own overhead is compared with the floor's;
+* the engine's batch flow with default settings, rate limit included, on a few users: how close
+  it holds the rate;
+* the seed's AWS CLI procedure (``aws iam ...`` per command) on 3 users, when ``aws`` is
+  installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.bench_offboard import counting_client, floor_offboard, free_port, start_sandbox  # noqa: E402
+
+# Deletion calls are lists and deletes; everything else the engine calls is counted apart.
+SAFETY_ACTIONS = frozenset(
+    {
+        "GenerateServiceLastAccessedDetails",
+        "GetServiceLastAccessedDetails",
+        "GetAccessKeyLastUsed",
+        "GetUserPolicy",
+        "GetSSHPublicKey",
+    }
+)
+
+
+def seed_users(endpoint: str, names: list[str], threads: int = 8) -> None:
+    from sandbox.fixtures import create_loaded_user
+
+    admin, _ = counting_client(endpoint)
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(lambda name: create_loaded_user(admin, name), names))
+
+
+def timed(work: Callable[[], Any]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    result = work()
+    return time.perf_counter() - started, result
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def aws_cli_offboard(env: dict[str, str], user: str) -> int:
+    """The seed's procedure as `aws iam` commands, listing before each delete. Returns calls."""
+    import json
+
+    calls = 0
+
+    def aws(*args: str, check: bool = True) -> Any:
+        nonlocal calls
+        calls += 1
+        done = subprocess.run(
+            ["aws", "iam", *args, "--output", "json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if check and done.returncode != 0:
+            raise RuntimeError(f"aws iam {' '.join(args)}: {done.stderr.strip()}")
+        return json.loads(done.stdout) if done.stdout.strip() else {}
+
+    aws("delete-login-profile", "--user-name", user, check=False)
+    for key in aws("list-access-keys", "--user-name", user)["AccessKeyMetadata"]:
+        aws("delete-access-key", "--user-name", user, "--access-key-id", key["AccessKeyId"])
+    for cert in aws("list-signing-certificates", "--user-name", user)["Certificates"]:
+        aws(
+            "delete-signing-certificate",
+            "--user-name",
+            user,
+            "--certificate-id",
+            cert["CertificateId"],
+        )
+    for key in aws("list-ssh-public-keys", "--user-name", user)["SSHPublicKeys"]:
+        aws(
+            "delete-ssh-public-key",
+            "--user-name",
+            user,
+            "--ssh-public-key-id",
+            key["SSHPublicKeyId"],
+        )
+    creds = aws("list-service-specific-credentials", "--user-name", user)
+    for cred in creds["ServiceSpecificCredentials"]:
+        aws(
+            "delete-service-specific-credential",
+            "--user-name",
+            user,
+            "--service-specific-credential-id",
+            cred["ServiceSpecificCredentialId"],
+        )
+    for device in aws("list-mfa-devices", "--user-name", user)["MFADevices"]:
+        serial = device["SerialNumber"]
+        aws("deactivate-mfa-device", "--user-name", user, "--serial-number", serial)
+        aws("delete-virtual-mfa-device", "--serial-number", serial)
+    for name in aws("list-user-policies", "--user-name", user)["PolicyNames"]:
+        aws("delete-user-policy", "--user-name", user, "--policy-name", name)
+    for policy in aws("list-attached-user-policies", "--user-name", user)["AttachedPolicies"]:
+        aws("detach-user-policy", "--user-name", user, "--policy-arn", policy["PolicyArn"])
+    for group in aws("list-groups-for-user", "--user-name", user)["Groups"]:
+        aws("remove-user-from-group", "--user-name", user, "--group-name", group["GroupName"])
+    aws("delete-user", "--user-name", user)
+    return calls
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=200)
+    parser.add_argument(
+        "--limited-users", type=int, default=10, help="users for the run at the default rate"
+    )
+    parser.add_argument("--cli-users", type=int, default=3)
+    args = parser.parse_args()
+    n = args.users
+
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    workdir = Path(tempfile.mkdtemp(prefix="bench-batch-"))
+    sandbox_env = {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ENDPOINT_URL_IAM": endpoint,
+        "AWS_ENDPOINT_URL_STS": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    os.environ.update(
+        {
+            **sandbox_env,
+            "OFFBOARD_LOG_LEVEL": "WARNING",
+            "OFFBOARD_AUDIT_LOG": str(workdir / "audit.jsonl"),
+            "OFFBOARD_SNAPSHOT_STORE": str(workdir / "snapshots"),
+            "PREFECT_LOGGING_LEVEL": "WARNING",
+            "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        }
+    )
+    aws_cli = shutil.which("aws")
+    cli_users = [f"bench-cli-{i:04d}" for i in range(args.cli_users)] if aws_cli else []
+    floor_users = [f"bench-floor-{i:04d}" for i in range(n)]
+    threaded_users = [f"bench-threads-{i:04d}" for i in range(n)]
+    engine_users = [f"bench-engine-{i:04d}" for i in range(n)]
+    limited_users = [f"bench-limited-{i:04d}" for i in range(args.limited_users)]
+
+    proc = start_sandbox(port)
+    try:
+        seed_wall, _ = timed(
+            lambda: seed_users(
+                endpoint, floor_users + threaded_users + engine_users + limited_users + cli_users
+            )
+        )
+        print(f"seeded {4 * n + len(limited_users) + len(cli_users)} users in {seed_wall:.0f} s")
+
+        floor_iam, floor_calls = counting_client(endpoint)
+        floor_wall, _ = timed(lambda: [floor_offboard(floor_iam, name) for name in floor_users])
+
+        threads_iam, _ = counting_client(endpoint)
+        with ThreadPoolExecutor(8) as pool:
+            threads_wall, _ = timed(
+                lambda: list(
+                    pool.map(lambda name: floor_offboard(threads_iam, name), threaded_users)
+                )
+            )
+
+        cli_wall = 0.0
+        cli_calls = 0
+        if aws_cli:
+            cli_env = {**os.environ, **sandbox_env}
+            cli_wall, per_user = timed(lambda: [aws_cli_offboard(cli_env, u) for u in cli_users])
+            cli_calls = sum(per_user)
+
+        from config.settings import get_settings
+        from flows.offboard_batch import BatchSelection, BatchTarget, run_batch
+        from tasks.aws import ClientFactory, set_client_factory
+
+        engine_calls: Counter[str] = Counter()
+        counting = threading.Lock()
+        factory = ClientFactory()
+
+        def count(model: Any = None, **_: Any) -> None:
+            if model is not None:
+                with counting:
+                    engine_calls[model.name] += 1
+
+        # Registered before the factory makes its clients, so every engine client counts.
+        factory.session.events.register("before-call", count)
+        set_client_factory(factory)
+
+        def selection(names: list[str]) -> BatchSelection:
+            return BatchSelection(users=tuple(BatchTarget(user_name=name) for name in names))
+
+        # Prefect's temporary API server starts outside the measurement.
+        admin, _ = counting_client(endpoint)
+        admin.create_user(UserName="bench-warmup")
+        run_batch(selection(["bench-warmup"]))
+
+        # The default rate, on a few users.
+        engine_calls.clear()
+        limited_wall, limited = timed(
+            lambda: run_batch(selection(limited_users), allow_large_batch=len(limited_users))
+        )
+        limited_rate = (
+            sum(c for name, c in engine_calls.items() if name not in {"GetCallerIdentity"})
+            / limited_wall
+        )
+        assert all(u.report.outcome == "deleted" for u in limited.users)
+        default_rate = get_settings().iam_calls_per_second
+
+        # Everything default but the rate.
+        os.environ["OFFBOARD_IAM_CALLS_PER_SECOND"] = "0"
+        get_settings.cache_clear()
+        engine_calls.clear()
+        cpu_before = cpu_seconds()
+        engine_wall, report = timed(lambda: run_batch(selection(engine_users), allow_large_batch=n))
+        engine_cpu = cpu_seconds() - cpu_before
+        failures = [u.report.failure for u in report.users if u.report.outcome != "deleted"]
+        assert not failures, failures[:3]
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+        floor_per_user = sum(floor_calls.values()) / n
+        reports = [u.report for u in report.users]
+        deletion = sum(r.deletion_api_calls for r in reports) / n
+        review = sum(r.review.api_calls for r in reports if r.review) / n
+        snapshot = sum(r.snapshot.api_calls for r in reports if r.snapshot) / n
+        total_calls = sum(engine_calls.values()) / n
+        other = total_calls - deletion - review - snapshot
+        other_names = Counter(
+            {
+                name: count
+                for name, count in engine_calls.items()
+                if name in {"GetUser", "GetCallerIdentity"}
+            }
+        )
+
+        print(f"\nusers: {n} per run, each with every attachment kind; {os.cpu_count()} CPUs")
+        print(f"{'run':44}{'wall s':>9}{'users/s':>9}{'vs floor':>10}")
+        rows = [
+            ("raw boto3, sequential (floor)", floor_wall, n),
+            ("raw boto3, 8 threads", threads_wall, n),
+            ("engine batch, default settings, rate off", engine_wall, n),
+        ]
+        for label, wall, users in rows:
+            print(f"{label:44}{wall:>9.2f}{users / wall:>9.1f}{wall / floor_wall:>10.2f}")
+        per_floor_user = floor_wall / n
+        limited_label = (
+            f"engine batch, default {default_rate:g} calls/s ({len(limited_users)} users)"
+        )
+        print(
+            f"{limited_label:44}{limited_wall:>9.2f}{len(limited_users) / limited_wall:>9.1f}"
+            f"{limited_wall / len(limited_users) / per_floor_user:>10.2f}  (per user)"
+        )
+        if aws_cli:
+            label = f"aws CLI procedure ({len(cli_users)} users)"
+            print(
+                f"{label:44}{cli_wall:>9.2f}{len(cli_users) / cli_wall:>9.1f}"
+                f"{cli_wall / len(cli_users) / per_floor_user:>10.2f}  (per user)"
+            )
+        else:
+            print("aws CLI procedure: skipped (no `aws` command on PATH)")
+        print(f"\nIAM calls held to {limited_rate:.1f}/s at the default {default_rate:g} calls/s")
+        print(f"\n{'API calls per user':44}{'floor':>9}{'engine':>9}{'ratio':>10}")
+        print(
+            f"{'deletion (lists + deletes)':44}{floor_per_user:>9.1f}{deletion:>9.1f}"
+            f"{deletion / floor_per_user:>10.3f}"
+        )
+        print(f"{'review (last accessed, key last used)':44}{'-':>9}{review:>9.1f}")
+        print(f"{'snapshot (policy documents, SSH keys)':44}{'-':>9}{snapshot:>9.1f}")
+        detail = ", ".join(f"{name} {count / n:.1f}" for name, count in other_names.items())
+        print(f"{'other (' + detail + ')':44}{'-':>9}{other:>9.1f}")
+        if aws_cli:
+            print(f"{'aws CLI procedure':44}{cli_calls / len(cli_users):>9.1f}")
+        print(f"\nengine CPU seconds: {engine_cpu:.2f} ({engine_cpu / n * 1000:.0f} ms/user)")
+        print(f"engine process peak RSS: {peak_mb:.0f} MB")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,589 @@
+"""Offboard many users in one run: select them (a list, a tag, a group, or one employee's users
+in every account), drop protected principals, cap the blast radius, then run each user's
+offboarding concurrently under one IAM call rate.
+
+Each user goes through the single-user logic (``_offboard``) as a Prefect task of this run, so
+the audit records of every user carry this run's id, and one user's failure never stops the
+others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
+from contextvars import ContextVar, copy_context
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol, TypeVar
+
+import structlog
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State
+from prefect.runtime import flow_run
+from prefect.states import Failed
+from pydantic import Field, model_validator
+
+from config.logging import ensure_logging
+from config.settings import get_settings
+from flows.auditing import RunAudit, target_of
+from flows.deactivation import apply_deactivation
+from flows.guards import protection_rule
+from flows.offboard_user import FAILING_OUTCOMES, _offboard
+from flows.report import OffboardingReport, Outcome, StepFailure
+from tasks.accounts import AccountId, in_account, target_accounts, users_with_tag
+from tasks.errors import InvalidInputError, describe_failure, retry_transient
+from tasks.frozen import Frozen
+from tasks.identity import CallerIdentity, caller_identity
+from tasks.leave import users_by_employee_id
+from tasks.listing import list_users
+from tasks.models import UserName, UserSummary
+from tasks.rate_limit import iam_rate_limit
+from tasks.runtime import retry_options
+from tasks.user import find_user
+
+log = structlog.get_logger("offboard.flow")
+FLOW_NAME = "offboard-batch"
+
+Category = Literal["done", "failed", "held", "refused"]
+SkipReason = Literal["protected", "not_found", "account_unreachable"]
+
+
+class BatchTarget(Frozen):
+    user_name: UserName
+    # None: the account of the engine's own credentials.
+    account_id: AccountId | None = None
+
+
+class BatchSelection(Frozen):
+    """Exactly one way of choosing the users."""
+
+    users: tuple[BatchTarget, ...] = ()
+    # KEY=VALUE
+    tag: str | None = None
+    group: str | None = None
+    # That person's users in every account (the employee_tag_key tag).
+    employee_id: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> BatchSelection:
+        chosen = [bool(self.users), self.tag is not None, self.group is not None]
+        if sum([*chosen, self.employee_id is not None]) != 1:
+            raise ValueError("choose the users one way: users, tag, group or employee_id")
+        if self.tag is not None and not self.tag.partition("=")[0]:
+            raise ValueError(f"tag must be KEY=VALUE, not {self.tag!r}")
+        return self
+
+    def describe(self) -> str:
+        if self.tag is not None:
+            return f"tag {self.tag}"
+        if self.group is not None:
+            return f"group {self.group}"
+        if self.employee_id is not None:
+            return f"employee {self.employee_id}"
+        return f"{len(self.users)} listed users"
+
+
+class PlannedUser(Frozen):
+    account_id: str | None
+    user: UserSummary
+    # Who acts on the user: the engine's identity in that account.
+    actor: str
+
+
+class SkippedUser(Frozen):
+    account_id: str | None
+    user_name: str
+    reason: SkipReason
+    message: str
+
+
+class AccountFailure(Frozen):
+    """An account the batch could not search or act in (e.g. the role cannot be assumed)."""
+
+    account_id: str | None
+    error_code: str | None
+    message: str
+
+
+class BatchPlan(Frozen):
+    users: tuple[PlannedUser, ...] = ()
+    skipped: tuple[SkippedUser, ...] = ()
+    account_failures: tuple[AccountFailure, ...] = ()
+
+
+class BatchUser(Frozen):
+    account_id: str | None
+    report: OffboardingReport
+
+    @property
+    def category(self) -> Category:
+        return category_of(self.report)
+
+
+def category_of(report: OffboardingReport) -> Category:
+    """done (deleted or planned), held (by the activity guard), refused, or failed."""
+    outcome = report.outcome
+    if outcome in ("deleted", "planned"):
+        return "done"
+    if outcome in ("held_recently_active", "held_review_incomplete"):
+        return "held"
+    if outcome == "deactivated_pending_deletion" and report.failure is not None:
+        return "held" if report.failure.step == "guard" else "failed"
+    if outcome == "refused":
+        return "refused"
+    return "failed"
+
+
+def _counts(
+    users: Sequence[BatchUser], skipped: Sequence[SkippedUser]
+) -> tuple[dict[str, int], dict[str, int]]:
+    outcomes: dict[str, int] = {}
+    for item in users:
+        outcomes[item.report.outcome] = outcomes.get(item.report.outcome, 0) + 1
+    for skip in skipped:
+        outcomes[skip.reason] = outcomes.get(skip.reason, 0) + 1
+    categories = {name: 0 for name in ("done", "failed", "held", "refused")}
+    for item in users:
+        categories[item.category] += 1
+    categories["skipped"] = len(skipped)
+    return outcomes, categories
+
+
+class BatchReport(Frozen):
+    run_id: str | None
+    dry_run: bool
+    selection: BatchSelection
+    reason: str | None = None
+    ticket: str | None = None
+    users: tuple[BatchUser, ...] = ()
+    # Never offboarded: protected principals, unknown users, users in unreachable accounts.
+    skipped: tuple[SkippedUser, ...] = ()
+    account_failures: tuple[AccountFailure, ...] = ()
+    # Users and skips by outcome (deleted, deactivated_pending_deletion, protected, ...).
+    counts: dict[str, int] = Field(default_factory=dict)
+    # Users by category (done, failed, held, refused) and the number skipped.
+    totals: dict[str, int] = Field(default_factory=dict)
+    concurrency: int
+    iam_calls_per_second: float
+    started_at: datetime
+    finished_at: datetime
+
+    @model_validator(mode="after")
+    def _counts_match(self) -> BatchReport:
+        if (self.counts, self.totals) != _counts(self.users, self.skipped):
+            raise ValueError("counts and totals must match users and skipped (use BatchReport.of)")
+        return self
+
+    @classmethod
+    def of(cls, **fields: Any) -> BatchReport:
+        counts, totals = _counts(fields.get("users", ()), fields.get("skipped", ()))
+        return cls(**fields, counts=counts, totals=totals)
+
+    @property
+    def ok(self) -> bool:
+        """Every selected user ended done, and every account could be searched."""
+        return not self.account_failures and all(u.category == "done" for u in self.users)
+
+
+class BatchTooLargeError(InvalidInputError):
+    """More users than max_users_per_batch without a large enough --allow-large-batch."""
+
+
+class BatchProgress(Protocol):
+    """Told what the batch will do, then each user's report as it finishes (from any thread)."""
+
+    def planned(self, plan: BatchPlan) -> None: ...
+
+    def finished(self, user: BatchUser) -> None: ...
+
+
+_progress: ContextVar[BatchProgress | None] = ContextVar("offboard_batch_progress", default=None)
+
+
+@contextmanager
+def reporting_progress(listener: BatchProgress) -> Iterator[None]:
+    """Batches run in this context (in this process) report their progress to ``listener``."""
+    token = _progress.set(listener)
+    try:
+        yield
+    finally:
+        _progress.reset(token)
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _fan_out(
+    items: Sequence[T], work: Callable[[T], R], on_done: Callable[[R], None] | None = None
+) -> list[R]:
+    """``work`` over ``items`` on at most ``batch_concurrency`` threads, results in input order.
+
+    Each thread runs in a copy of this context, so Prefect's run context, the account scope and
+    the log's bound fields follow the work.
+    """
+    if not items:
+        return []
+    workers = min(get_settings().batch_concurrency, len(items))
+    results: dict[int, R] = {}
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="offboard-batch") as pool:
+        futures = {
+            pool.submit(copy_context().run, work, item): index for index, item in enumerate(items)
+        }
+        for future in as_completed(futures):
+            result = future.result()
+            results[futures[future]] = result
+            if on_done is not None:
+                on_done(result)
+    return [results[index] for index in range(len(items))]
+
+
+group_members = task(name="group-members", task_run_name="members:{group}", **retry_options())(
+    list_users
+)
+
+
+def _candidates(
+    selection: BatchSelection, run_id: str | None
+) -> tuple[dict[str | None, list[str]], list[AccountFailure]]:
+    """User names by account, in selection order, without duplicates."""
+    found: dict[str | None, list[str]] = {}
+    failures: list[AccountFailure] = []
+
+    def add(account_id: str | None, names: Sequence[str]) -> None:
+        listed = found.setdefault(account_id, [])
+        listed.extend(name for name in names if name not in listed)
+
+    if selection.users:
+        for target in selection.users:
+            add(target.account_id, [target.user_name])
+    elif selection.tag is not None:
+        key, _, value = selection.tag.partition("=")
+        add(None, users_with_tag(key, value))
+    elif selection.group is not None:
+        add(None, [user.user_name for user in group_members(group=selection.group)])
+    elif selection.employee_id is not None:
+        employee = selection.employee_id
+        accounts: list[str | None] = [a.account_id for a in target_accounts()] or [None]
+        for account_id in accounts:
+            try:
+                with in_account(account_id, run_id):
+                    add(account_id, users_by_employee_id((employee,)).get(employee, ()))
+            except Exception as exc:
+                code, _, message = describe_failure(exc)
+                log.error("batch.account_failed", account=account_id, error=code)
+                failures.append(
+                    AccountFailure(account_id=account_id, error_code=code, message=message)
+                )
+    return found, failures
+
+
+def plan_batch(selection: BatchSelection, run_id: str | None = None) -> BatchPlan:
+    """Who the batch would offboard, and who it leaves out and why. Reads only."""
+    settings = get_settings()
+    by_account, failures = _candidates(selection, run_id)
+    skipped: list[SkippedUser] = []
+    callers: dict[str | None, CallerIdentity] = {}
+    for account_id, names in by_account.items():
+        try:
+            with in_account(account_id, run_id):
+                callers[account_id] = caller_identity()
+        except Exception as exc:
+            code, _, message = describe_failure(exc)
+            failures.append(AccountFailure(account_id=account_id, error_code=code, message=message))
+            skipped.extend(
+                SkippedUser(
+                    account_id=account_id,
+                    user_name=name,
+                    reason="account_unreachable",
+                    message=f"{code}: {message}",
+                )
+                for name in names
+            )
+
+    def resolve(target: tuple[str | None, str]) -> PlannedUser | SkippedUser:
+        account_id, name = target
+        with in_account(account_id, run_id):
+            user = find_user(name)
+        if user is None:
+            where = f" in account {account_id}" if account_id else ""
+            return SkippedUser(
+                account_id=account_id,
+                user_name=name,
+                reason="not_found",
+                message=f"no IAM user named {name}{where}",
+            )
+        caller = callers[account_id]
+        rule = protection_rule(user, caller, settings)
+        if rule:
+            return SkippedUser(
+                account_id=account_id,
+                user_name=name,
+                reason="protected",
+                message=f"{name} is protected: {rule}",
+            )
+        return PlannedUser(account_id=account_id, user=user, actor=caller.arn)
+
+    targets = [
+        (account_id, name)
+        for account_id, names in by_account.items()
+        if account_id in callers
+        for name in names
+    ]
+    resolved = _fan_out(targets, resolve)
+    return BatchPlan(
+        users=tuple(r for r in resolved if isinstance(r, PlannedUser)),
+        skipped=(*skipped, *(r for r in resolved if isinstance(r, SkippedUser))),
+        account_failures=tuple(failures),
+    )
+
+
+def check_batch_size(count: int, allow_large_batch: int | None) -> None:
+    """The blast-radius cap: raise BatchTooLargeError unless the batch is small or allowed."""
+    limit = get_settings().max_users_per_batch
+    if count <= limit or (allow_large_batch is not None and allow_large_batch >= count):
+        return
+    raise BatchTooLargeError(
+        f"{count} users selected, more than max_users_per_batch ({limit}): "
+        f"rerun with --allow-large-batch {count} to offboard them all"
+    )
+
+
+@task(
+    name="offboard-one",
+    task_run_name="offboard:{user_name}",
+    # A whole user's run again, after its own steps' retries, for transient errors only.
+    retries=1,
+    retry_condition_fn=retry_transient,
+    cache_policy=NO_CACHE,
+)
+def offboard_one(
+    user_name: str,
+    account_id: str | None,
+    dry_run: bool,
+    reason: str | None,
+    ticket: str | None,
+) -> OffboardingReport:
+    """One user's offboarding, as ``offboard run`` does it."""
+    return _offboard(user_name, dry_run, reason, ticket, False, account_id)
+
+
+def _after_failure(
+    planned: PlannedUser,
+    exc: BaseException,
+    dry_run: bool,
+    reason: str | None,
+    ticket: str | None,
+    run_id: str | None,
+    started: datetime,
+) -> OffboardingReport:
+    """The user's run raised: audit it and, as the single-user flow does when deletion cannot
+    finish, deny the user everything until a rerun."""
+    user = planned.user
+    code, action, message = describe_failure(exc)
+    log.error("batch.user_failed", user=user.user_name, error=code, action=action)
+    audit = RunAudit(
+        flow=FLOW_NAME,
+        run_id=run_id,
+        actor=planned.actor,
+        target=target_of(user.user_name, user),
+        reason=reason,
+        ticket=ticket,
+        enabled=not dry_run,
+    )
+    audit.record("run", action or "offboard.run", "failed", error_code=code, message=message)
+    failure = StepFailure(step="run", error_code=code, action=action, message=message)
+    outcome: Outcome = "failed"
+    changes: tuple[Any, ...] = ()
+    if not dry_run:
+        try:
+            changes = apply_deactivation(user.user_name, None, True, audit)
+            outcome = "deactivated_pending_deletion"
+        except Exception as fallback_exc:
+            log.error("batch.fallback_failed", user=user.user_name, error=type(fallback_exc))
+    return OffboardingReport(
+        user_name=user.user_name,
+        outcome=outcome,
+        dry_run=dry_run,
+        reason=reason,
+        ticket=ticket,
+        run_id=run_id,
+        actor=planned.actor,
+        user=user,
+        deactivation=changes,
+        failure=failure,
+        started_at=started,
+        finished_at=datetime.now(UTC),
+    )
+
+
+def _run_user(
+    planned: PlannedUser, dry_run: bool, reason: str | None, ticket: str | None, run_id: str | None
+) -> BatchUser:
+    started = datetime.now(UTC)
+    with in_account(planned.account_id, run_id):
+        state = offboard_one(
+            planned.user.user_name,
+            planned.account_id,
+            dry_run,
+            reason,
+            ticket,
+            return_state=True,
+        )
+        if state.is_completed():
+            report: OffboardingReport = state.result()
+        else:
+            exc = state.result(raise_on_failure=False)
+            if not isinstance(exc, BaseException):
+                exc = RuntimeError(state.message or "the user's run failed")
+            report = _after_failure(planned, exc, dry_run, reason, ticket, run_id, started)
+    return BatchUser(account_id=planned.account_id, report=report)
+
+
+def _summary_markdown(report: BatchReport) -> str:
+    lines = [
+        f"# Offboarding batch: {report.selection.describe()}",
+        "",
+        "- " + ", ".join(f"{name} {count}" for name, count in report.totals.items()),
+        "",
+        "| account | user | outcome | failure |",
+        "|---|---|---|---|",
+    ]
+    for item in report.users:
+        failure = item.report.failure
+        where = f"{failure.step}: {failure.error_code}" if failure else ""
+        lines.append(
+            f"| {item.account_id or '-'} | {item.report.user_name} | "
+            f"{item.report.outcome} | {where} |"
+        )
+    lines += [
+        f"| {s.account_id or '-'} | {s.user_name} | skipped: {s.reason} | {s.message} |"
+        for s in report.skipped
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _batch(
+    selection: BatchSelection,
+    dry_run: bool,
+    allow_large_batch: int | None,
+    reason: str | None,
+    ticket: str | None,
+) -> BatchReport:
+    ensure_logging()
+    run_id = str(flow_run.id) if flow_run.id else None
+    structlog.contextvars.bind_contextvars(run_id=run_id, batch=selection.describe())
+    try:
+        with iam_rate_limit():
+            return _plan_and_run(selection, dry_run, allow_large_batch, reason, ticket, run_id)
+    finally:
+        structlog.contextvars.unbind_contextvars("run_id", "batch")
+
+
+def _plan_and_run(
+    selection: BatchSelection,
+    dry_run: bool,
+    allow_large_batch: int | None,
+    reason: str | None,
+    ticket: str | None,
+    run_id: str | None,
+) -> BatchReport:
+    settings = get_settings()
+    started = datetime.now(UTC)
+    plan = plan_batch(selection, run_id)
+    if not dry_run:
+        check_batch_size(len(plan.users), allow_large_batch)
+    log.info(
+        "batch.planned",
+        users=len(plan.users),
+        skipped=len(plan.skipped),
+        accounts_failed=len(plan.account_failures),
+    )
+    for skip in plan.skipped:
+        if skip.reason == "protected":
+            _audit_drop(skip, run_id, reason, ticket, dry_run)
+    listener = _progress.get()
+    if listener is not None:
+        listener.planned(plan)
+    users = _fan_out(
+        plan.users,
+        lambda planned: _run_user(planned, dry_run, reason, ticket, run_id),
+        listener.finished if listener is not None else None,
+    )
+    report = BatchReport.of(
+        run_id=run_id,
+        dry_run=dry_run,
+        selection=selection,
+        reason=reason,
+        ticket=ticket,
+        users=tuple(users),
+        skipped=plan.skipped,
+        account_failures=plan.account_failures,
+        concurrency=settings.batch_concurrency,
+        iam_calls_per_second=settings.iam_calls_per_second,
+        started_at=started,
+        finished_at=datetime.now(UTC),
+    )
+    log.info("batch.finished", **report.totals)
+    if not dry_run:
+        create_markdown_artifact(
+            key="offboard-batch",
+            markdown=_summary_markdown(report),
+            description=f"offboarding batch ({selection.describe()})",
+        )
+    return report
+
+
+def _audit_drop(
+    skip: SkippedUser, run_id: str | None, reason: str | None, ticket: str | None, dry_run: bool
+) -> None:
+    # Someone selected a protected principal: worth a line in the trail, though nothing changed.
+    audit = RunAudit(
+        flow=FLOW_NAME,
+        run_id=run_id,
+        actor=None,
+        target=target_of(skip.user_name, None).model_copy(update={"account": skip.account_id}),
+        reason=reason,
+        ticket=ticket,
+        enabled=not dry_run,
+    )
+    audit.record("protect", "batch.drop", "skipped", error_code="Protected", message=skip.message)
+
+
+@flow(name=FLOW_NAME, log_prints=False)
+def offboard_batch(
+    selection: BatchSelection,
+    dry_run: bool = False,
+    allow_large_batch: int | None = None,
+    reason: str | None = None,
+    ticket: str | None = None,
+) -> BatchReport | State[Any]:
+    """Offboard every selected user; protected principals are left out and reported.
+
+    Raises BatchTooLargeError (before any mutating call) when more than max_users_per_batch
+    users are selected and ``allow_large_batch`` is not at least their number. Ends Failed, with
+    the report, when a user was not deleted or an account could not be searched, so that
+    operators find and retry it.
+    """
+    report = _batch(selection, dry_run, allow_large_batch, reason, ticket)
+    failing = [u for u in report.users if u.report.outcome in FAILING_OUTCOMES]
+    if failing or report.account_failures:
+        message = (
+            f"{len(failing)} of {len(report.users)} users not deleted; "
+            f"{len(report.account_failures)} accounts unreachable"
+        )
+        return Failed(message=message, data=report)
+    return report
+
+
+def run_batch(selection: BatchSelection, **parameters: Any) -> BatchReport:
+    """Run the batch flow in this process and return its report, whatever the final state."""
+    state = offboard_batch(selection=selection, return_state=True, **parameters)
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, BaseException):
+        raise result
+    if not isinstance(result, BatchReport):
+        raise RuntimeError(f"offboarding batch ended without a report: {state.message}")
+    return result

@@ -1,0 +1,210 @@
+"""Other accounts: which ones (listed in settings or discovered through Organizations), clients
+for each (STS AssumeRole, refreshed before the credentials expire), and finding users there.
+
+Inside ``in_account(account_id, run_id)`` every ``iam_client()``/``sts_client()``/``s3_client()``
+acts in that account; the role session is named after the run, so the account's CloudTrail
+names the run that acted.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import boto3
+import botocore.session
+from botocore.credentials import (
+    CredentialProvider,
+    CredentialResolver,
+    DeferredRefreshableCredentials,
+)
+from botocore.exceptions import ClientError
+from prefect import task
+from pydantic import AfterValidator
+
+from config.settings import get_settings
+from tasks.aws import (
+    AccountScope,
+    ClientFactory,
+    account_scope,
+    current_account_id,
+    get_client_factory,
+    iam_client,
+)
+from tasks.errors import InvalidInputError, error_code
+from tasks.frozen import Frozen
+from tasks.runtime import retry_options
+
+PERMISSIONS = ("iam:ListUsers", "iam:ListUserTags")
+# What the engine's own identity needs to reach other accounts; the roles it assumes there need
+# the IAM actions of the engine policy instead.
+HUB_PERMISSIONS = ("sts:AssumeRole", "organizations:ListAccounts")
+
+ACCOUNT_ID_PATTERN = re.compile(r"[0-9]{12}")
+# Assumed-role clients kept per (engine identity, account, role, session name).
+MAX_CACHED_ACCOUNTS = 64
+
+
+def validate_account_id(value: str) -> str:
+    if not ACCOUNT_ID_PATTERN.fullmatch(value):
+        raise InvalidInputError(f"invalid AWS account id {value!r}: use 12 digits")
+    return value
+
+
+AccountId = Annotated[str, AfterValidator(validate_account_id)]
+
+
+class Account(Frozen):
+    account_id: AccountId
+    role_name: str
+    name: str | None = None
+
+
+def account_for(account_id: str) -> Account:
+    """The account with the role named for it in settings, else the default role name."""
+    validate_account_id(account_id)
+    settings = get_settings()
+    for listed in settings.accounts:
+        if listed.id == account_id:
+            return Account(
+                account_id=account_id, role_name=listed.role_name or settings.account_role_name
+            )
+    return Account(account_id=account_id, role_name=settings.account_role_name)
+
+
+def session_name(run_id: str | None) -> str:
+    """RoleSessionName carrying the run id (IAM allows 2-64 of ``[\\w+=,.@-]``)."""
+    base = f"offboard-{run_id}" if run_id else f"offboard-local-{os.getpid()}"
+    return re.sub(r"[^\w+=,.@-]", "-", base)[:64]
+
+
+class _AssumedRoleProvider(CredentialProvider):
+    METHOD = "offboard-assume-role"
+    CANONICAL_NAME = "offboard-assume-role"
+
+    def __init__(self, refresh: Callable[[], dict[str, str]]) -> None:
+        super().__init__()
+        self._refresh = refresh
+
+    def load(self) -> DeferredRefreshableCredentials:
+        # Assumed on first use and again shortly before expiry, by botocore itself.
+        return DeferredRefreshableCredentials(refresh_using=self._refresh, method=self.METHOD)
+
+
+def _assumed_role_factory(
+    base: ClientFactory, account: Account, role_session: str
+) -> ClientFactory:
+    region = base.session.region_name or "us-east-1"
+    partition = base.session.get_partition_for_region(region)
+    role_arn = f"arn:{partition}:iam::{account.account_id}:role/{account.role_name}"
+    duration = get_settings().assume_role_duration_seconds
+
+    def refresh() -> dict[str, str]:
+        # Always from the engine's own identity: no chaining through another account's role.
+        found = base.client("sts").assume_role(
+            RoleArn=role_arn, RoleSessionName=role_session, DurationSeconds=duration
+        )["Credentials"]
+        return {
+            "access_key": found["AccessKeyId"],
+            "secret_key": found["SecretAccessKey"],
+            "token": found["SessionToken"],
+            "expiry_time": found["Expiration"].isoformat(),
+        }
+
+    core = botocore.session.get_session()
+    core.register_component(
+        "credential_provider", CredentialResolver(providers=[_AssumedRoleProvider(refresh)])
+    )
+    session = boto3.Session(botocore_session=core, region_name=region)
+    return ClientFactory(session=session, config=base.config)
+
+
+_factories: OrderedDict[tuple[int, str, str, str], ClientFactory] = OrderedDict()
+_factories_lock = threading.Lock()
+
+
+def account_factory(account: Account, role_session: str) -> ClientFactory:
+    """Clients acting in ``account`` (cached; credentials are assumed on first use)."""
+    base = get_client_factory()
+    key = (id(base), account.account_id, account.role_name, role_session)
+    with _factories_lock:
+        factory = _factories.get(key)
+        if factory is None:
+            factory = _assumed_role_factory(base, account, role_session)
+            _factories[key] = factory
+            while len(_factories) > MAX_CACHED_ACCOUNTS:
+                _factories.popitem(last=False)
+        else:
+            _factories.move_to_end(key)
+        return factory
+
+
+@contextmanager
+def in_account(account_id: str | None, run_id: str | None) -> Iterator[str | None]:
+    """Act in ``account_id`` through its role. None, or the account already in scope: nothing
+    changes (a batch enters each account once, and its users' runs stay in that scope)."""
+    if account_id is None or current_account_id() == account_id:
+        yield current_account_id()
+        return
+    account = account_for(account_id)
+    scope = AccountScope(
+        account_id=account_id, factory=account_factory(account, session_name(run_id))
+    )
+    with account_scope(scope):
+        yield account_id
+
+
+def _discover(role_name: str) -> tuple[Account, ...]:
+    # Organizations answers in the management or delegated administrator account: the engine's own.
+    org: Any = get_client_factory().client("organizations")
+    found: list[Account] = []
+    for entry in org.get_paginator("list_accounts").paginate().search("Accounts[]"):
+        if entry.get("State", entry.get("Status")) == "ACTIVE":
+            found.append(
+                Account(account_id=entry["Id"], role_name=role_name, name=entry.get("Name"))
+            )
+    return tuple(found)
+
+
+@task(name="target-accounts", **retry_options())
+def target_accounts() -> tuple[Account, ...]:
+    """The accounts listed in settings, else (with discover_accounts) Organizations' ACTIVE
+    accounts; narrowed by account_include and account_exclude. Empty: the engine's own only."""
+    settings = get_settings()
+    if settings.accounts:
+        found = tuple(
+            Account(account_id=a.id, role_name=a.role_name or settings.account_role_name)
+            for a in settings.accounts
+        )
+    elif settings.discover_accounts:
+        found = _discover(settings.account_role_name)
+    else:
+        return ()
+    include = set(settings.account_include)
+    exclude = set(settings.account_exclude)
+    return tuple(
+        a for a in found if (not include or a.account_id in include) and a.account_id not in exclude
+    )
+
+
+@task(name="users-with-tag", task_run_name="tagged:{key}", **retry_options())
+def users_with_tag(key: str, value: str) -> tuple[str, ...]:
+    """Names of the users carrying tag ``key`` with ``value`` (ListUsers has no tags in AWS)."""
+    iam = iam_client()
+    names: list[str] = []
+    for user in iam.get_paginator("list_users").paginate().search("Users[]"):
+        try:
+            tags = iam.list_user_tags(UserName=user["UserName"])["Tags"]
+        except ClientError as exc:
+            # Deleted since it was listed.
+            if error_code(exc) == "NoSuchEntity":
+                continue
+            raise
+        if any(tag["Key"] == key and tag["Value"] == value for tag in tags):
+            names.append(user["UserName"])
+    return tuple(names)

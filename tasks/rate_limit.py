@@ -1,0 +1,112 @@
+"""One IAM call rate for batches: a thread-safe token bucket that every IAM call made inside
+``iam_rate_limit()`` waits on (``iam_calls_per_second``; 0 means unlimited).
+
+A batch runs all its users in one process, so a local bucket holds the rate without a round trip
+to Prefect's server for every call. The bucket is the process's: batches running side by side in
+one process share it. Single-user runs are not limited.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from config.settings import get_settings
+
+
+@dataclass(frozen=True)
+class LimiterStats:
+    calls: int
+    waited_seconds: float
+
+
+class TokenBucket:
+    """``rate`` tokens a second, holding at most ``burst``; each call takes one.
+
+    A caller reserves its token under the lock and sleeps outside it, so waiting threads are
+    served in arrival order and none holds the lock while asleep.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        burst: float = 1.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        if burst < 1:
+            raise ValueError("burst must be at least 1")
+        self.rate = rate
+        self.burst = burst
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._tokens = burst
+        self._stamp = clock()
+        self._calls = 0
+        self._waited = 0.0
+
+    def acquire(self) -> float:
+        """Take one token, waiting for it if need be; returns the seconds waited."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+            self._stamp = now
+            self._tokens -= 1
+            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
+            self._calls += 1
+            self._waited += wait
+        if wait > 0:
+            self._sleep(wait)
+        return wait
+
+    def stats(self) -> LimiterStats:
+        with self._lock:
+            return LimiterStats(calls=self._calls, waited_seconds=self._waited)
+
+
+_limiter: TokenBucket | None = None
+_limiter_lock = threading.Lock()
+
+
+def iam_rate_limiter() -> TokenBucket | None:
+    """The process's IAM bucket at the ``iam_calls_per_second`` setting; None when unlimited.
+
+    A changed setting starts a new bucket.
+    """
+    global _limiter
+    rate = get_settings().iam_calls_per_second
+    with _limiter_lock:
+        if rate <= 0:
+            _limiter = None
+        elif _limiter is None or _limiter.rate != rate:
+            _limiter = TokenBucket(rate)
+        return _limiter
+
+
+_active: ContextVar[TokenBucket | None] = ContextVar("offboard_iam_rate", default=None)
+
+
+@contextmanager
+def iam_rate_limit() -> Iterator[TokenBucket | None]:
+    """IAM calls in this context, and in threads that copy it, share the process's bucket."""
+    token = _active.set(iam_rate_limiter())
+    try:
+        yield _active.get()
+    finally:
+        _active.reset(token)
+
+
+def throttle_iam_call(**_: Any) -> None:
+    """botocore ``before-call`` hook: inside iam_rate_limit(), wait for the call's turn."""
+    limiter = _active.get()
+    if limiter is not None:
+        limiter.acquire()
