@@ -36,7 +36,18 @@ def run_demo() -> int:
         console.rule("3. IAM users now")
         remaining = list_users()
         console.print(render.users_table(remaining))
+        from audit.trail import default_trail, read_records, verify
+
+        console.rule("4. audit trail")
+        trail = default_trail().path
+        ours = [r for r in read_records(trail) if r.run_id == report.run_id]
+        for record in ours:
+            console.print(f"{record.seq:>5} {record.step:<29} {record.action:<52} {record.outcome}")
+        chain = verify(trail)
+        console.print(
+            f"{trail}: chain {'intact' if chain.ok else 'BROKEN'}, head {chain.head_hash}"
+        )
         gone = all(user.user_name != target for user in remaining)
         verdict = "is gone" if gone else "is STILL PRESENT"
         console.print(f"[bold]{target} {verdict}[/bold]; outcome {report.outcome}")
-        return 0 if gone and report.outcome == "deleted" else 1
+        return 0 if gone and report.outcome == "deleted" and chain.ok else 1
