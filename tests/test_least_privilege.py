@@ -1,15 +1,22 @@
 """The engine's IAM policy is least privilege, proven against the sandbox under IAM enforcement.
 
-An engine IAM user holding exactly ``engine_policy()`` (its only policy) runs every entry point:
-plan, review, run (snapshot on S3), deactivate, reactivate, restore (from that snapshot), leave
-sync, rename and the listings. The actions those runs call are exactly the policy's actions, and
-taking any one action out of the policy makes a run that calls it fail with AccessDenied naming
-the action. ``sts:GetCallerIdentity`` needs no permission (in AWS as in the sandbox), so the
-engine does not declare it.
+An engine IAM user whose only policy is ``engine_policy()`` runs every entry point: plan, review,
+run (snapshot on S3), deactivate (keys too), reactivate, restore (from that snapshot), leave sync,
+rename, and the listings (``offboard users --group`` / ``offboard groups``, the only callers of
+``iam:GetGroup``). The sandbox's request log gives the actions each run called with the engine's
+key; together they are exactly the policy's actions. Then, for each action, the policy without it
+is put on the engine user and every run that called the action is repeated on fresh fixtures: each
+must fail with AccessDenied on that action, named in its report or error (a flow that swallowed
+the denial would succeed and fail the proof). ``sts:GetCallerIdentity`` needs no permission (in
+AWS as in the sandbox), so the engine does not declare it.
+
+Fixtures are made with the admin's dummy key while enforcement is off; only the engine's own
+calls run under enforcement.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -24,6 +31,7 @@ from typing import Any
 import boto3
 import pytest
 import yaml
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
 from flows.deactivation import deactivate_user, reactivate_user
 from flows.leave_sync import sync_leave_deactivations
@@ -367,6 +375,7 @@ class Performed:
     def actions(self) -> set[str]:
         return {action_of(call) for call in self.calls}
 
+    @property
     def denied(self) -> set[str]:
         return {action_of(call) for call in self.calls if call.status == 403}
 
@@ -401,7 +410,8 @@ class CompleteRun:
 def world(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     iam = sandbox.client("iam")
     s3 = sandbox.client("s3")
-    s3.create_bucket(Bucket=BUCKET)
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+        s3.create_bucket(Bucket=BUCKET)
     engine_user = unique("engine")
     iam.create_user(UserName=engine_user)
     key = iam.create_access_key(UserName=engine_user)["AccessKey"]
@@ -420,9 +430,18 @@ def world(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         factory=ClientFactory(session=session),
     )
     built.grant(engine_policy())
-    with engine_settings(snapshot_store=SNAPSHOT_STORE):
+    # Prefect's heartbeat thread costs each flow run up to a second at its end; this module
+    # runs about a hundred flows, none long enough to need one.
+    with (
+        temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+        engine_settings(snapshot_store=SNAPSHOT_STORE),
+    ):
         yield built
     set_client_factory(None)
+    # The engine identity holds a broad policy and an active key: it does not outlive the module.
+    iam.delete_access_key(UserName=engine_user, AccessKeyId=key["AccessKeyId"])
+    iam.delete_user_policy(UserName=engine_user, PolicyName=ENGINE_POLICY_NAME)
+    iam.delete_user(UserName=engine_user)
 
 
 @pytest.fixture(scope="module")
@@ -435,9 +454,7 @@ def complete(world: World) -> CompleteRun:
 def test_the_engine_user_holds_exactly_the_engine_policy(world: World) -> None:
     """The proof runs as a user whose only policy is engine_policy(): no group, no managed one."""
     iam = world.iam
-    assert iam.list_user_policies(UserName=world.engine_user)["PolicyNames"] == [
-        ENGINE_POLICY_NAME
-    ]
+    assert iam.list_user_policies(UserName=world.engine_user)["PolicyNames"] == [ENGINE_POLICY_NAME]
     held = iam.get_user_policy(UserName=world.engine_user, PolicyName=ENGINE_POLICY_NAME)
     assert held["PolicyDocument"] == engine_policy()
     assert iam.list_attached_user_policies(UserName=world.engine_user)["AttachedPolicies"] == []
@@ -446,11 +463,13 @@ def test_the_engine_user_holds_exactly_the_engine_policy(world: World) -> None:
 
 
 @pytest.mark.parametrize("name", [s.name for s in SCENARIOS])
-def test_with_exactly_the_engine_policy_every_flow_succeeds(complete: CompleteRun, name: str):
+def test_with_exactly_the_engine_policy_every_flow_succeeds(
+    complete: CompleteRun, name: str
+) -> None:
     """Under enforcement the engine user runs the flow to success and is never denied."""
     done = complete.performed[name]
     assert done.outcome.ok, done.outcome.detail
-    assert done.denied() == set(), done.denied()
+    assert done.denied == set(), done.denied
     assert done.calls, "the engine made no call: it did not run as the engine user"
 
 
@@ -480,7 +499,7 @@ def test_without_any_one_action_a_flow_fails_with_access_denied_naming_it(
             detail = done.outcome.detail
             if done.outcome.ok:
                 problems.append(f"{name}: succeeded without {action}")
-            elif action not in done.denied():
+            elif action not in done.denied:
                 problems.append(f"{name}: {action} was never denied: {detail}")
             elif "AccessDenied" not in detail or not names_action(detail, action):
                 problems.append(f"{name}: the failure does not name AccessDenied on it: {detail}")
