@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from cli import deactivation_cli, rename_cli, render, runs_cli, webhook_cli
+from cli import batch_cli, deactivation_cli, rename_cli, render, runs_cli, webhook_cli
 from cli.audit_cli import audit_app
 from cli.errors import JsonOption, cli_errors, emit_json, fail
 from config.logging import configure_logging
@@ -235,6 +235,7 @@ def demo() -> None:
 
 app.add_typer(audit_app, name="audit")
 deactivation_cli.register(app)
+batch_cli.register(app)
 runs_cli.register(app)
 webhook_cli.register(app)
 rename_cli.register(app)

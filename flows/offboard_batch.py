@@ -2,9 +2,11 @@
 in every account), drop protected principals, cap the blast radius, then run each user's
 offboarding concurrently under one IAM call rate.
 
-Each user goes through the single-user logic (``_offboard``) as a Prefect task of this run, so
-the audit records of every user carry this run's id, and one user's failure never stops the
-others.
+Each user goes through the single-user logic (``_offboard``) inside one Prefect task of this
+run (its steps stay tasks of their own), on a bounded pool of threads: the audit records of
+every user carry this run's id, and one user's failure never stops the others. A subflow per
+user would give each its own run, at the price of a flow run each: about ten times slower per
+user on a local server.
 """
 
 from __future__ import annotations
@@ -29,10 +31,12 @@ from config.logging import ensure_logging
 from config.settings import get_settings
 from flows.auditing import RunAudit, target_of
 from flows.deactivation import apply_deactivation
-from flows.guards import protection_rule
+from flows.guards import refusal
 from flows.offboard_user import FAILING_OUTCOMES, _offboard
 from flows.report import OffboardingReport, Outcome, StepFailure
 from tasks.accounts import AccountId, in_account, target_accounts, users_with_tag
+from tasks.aws import own_clients
+from tasks.deactivation import DeactivationChange
 from tasks.errors import InvalidInputError, describe_failure, retry_transient
 from tasks.frozen import Frozen
 from tasks.identity import CallerIdentity, caller_identity
@@ -47,7 +51,8 @@ log = structlog.get_logger("offboard.flow")
 FLOW_NAME = "offboard-batch"
 
 Category = Literal["done", "failed", "held", "refused"]
-SkipReason = Literal["protected", "not_found", "account_unreachable"]
+# lookup_failed: the user could not be looked up (after retries); the others go on.
+SkipReason = Literal["protected", "not_found", "account_unreachable", "lookup_failed"]
 
 
 class BatchTarget(Frozen):
@@ -68,8 +73,8 @@ class BatchSelection(Frozen):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> BatchSelection:
-        chosen = [bool(self.users), self.tag is not None, self.group is not None]
-        if sum([*chosen, self.employee_id is not None]) != 1:
+        others = (self.tag, self.group, self.employee_id)
+        if sum([bool(self.users), *(value is not None for value in others)]) != 1:
             raise ValueError("choose the users one way: users, tag, group or employee_id")
         if self.tag is not None and not self.tag.partition("=")[0]:
             raise ValueError(f"tag must be KEY=VALUE, not {self.tag!r}")
@@ -86,6 +91,7 @@ class BatchSelection(Frozen):
 
 
 class PlannedUser(Frozen):
+    # As selected; None: reached with the engine's own credentials.
     account_id: str | None
     user: UserSummary
     # Who acts on the user: the engine's identity in that account.
@@ -93,10 +99,14 @@ class PlannedUser(Frozen):
 
 
 class SkippedUser(Frozen):
+    # The account looked in (None only when it could not be reached).
     account_id: str | None
     user_name: str
     reason: SkipReason
     message: str
+    # What the refusal's audit record names: the user as found, and who would have acted.
+    user: UserSummary | None = None
+    actor: str | None = None
 
 
 class AccountFailure(Frozen):
@@ -114,7 +124,8 @@ class BatchPlan(Frozen):
 
 
 class BatchUser(Frozen):
-    account_id: str | None
+    # The account the user is in.
+    account_id: str
     report: OffboardingReport
 
     @property
@@ -180,11 +191,6 @@ class BatchReport(Frozen):
     def of(cls, **fields: Any) -> BatchReport:
         counts, totals = _counts(fields.get("users", ()), fields.get("skipped", ()))
         return cls(**fields, counts=counts, totals=totals)
-
-    @property
-    def ok(self) -> bool:
-        """Every selected user ended done, and every account could be searched."""
-        return not self.account_failures and all(u.category == "done" for u in self.users)
 
 
 class BatchTooLargeError(InvalidInputError):
@@ -305,25 +311,31 @@ def plan_batch(selection: BatchSelection, run_id: str | None = None) -> BatchPla
 
     def resolve(target: tuple[str | None, str]) -> PlannedUser | SkippedUser:
         account_id, name = target
-        with in_account(account_id, run_id):
-            user = find_user(name)
-        if user is None:
-            where = f" in account {account_id}" if account_id else ""
-            return SkippedUser(
-                account_id=account_id,
-                user_name=name,
-                reason="not_found",
-                message=f"no IAM user named {name}{where}",
-            )
         caller = callers[account_id]
-        rule = protection_rule(user, caller, settings)
-        if rule:
+        try:
+            with in_account(account_id, run_id), own_clients():
+                user = find_user(name)
+        except Exception as exc:
+            code, _, message = describe_failure(exc)
             return SkippedUser(
-                account_id=account_id,
+                account_id=caller.account,
                 user_name=name,
-                reason="protected",
-                message=f"{name} is protected: {rule}",
+                reason="lookup_failed",
+                message=f"{code}: {message}",
+                actor=caller.arn,
             )
+        refused = refusal(name, user, caller, settings)
+        if refused is not None:
+            where = f" (account {caller.account})" if account_id else ""
+            return SkippedUser(
+                account_id=user.account_id if user else caller.account,
+                user_name=name,
+                reason="not_found" if user is None else "protected",
+                message=refused.message + where,
+                user=user,
+                actor=caller.arn,
+            )
+        assert user is not None  # refusal() answers for an unknown user
         return PlannedUser(account_id=account_id, user=user, actor=caller.arn)
 
     targets = [
@@ -354,8 +366,10 @@ def check_batch_size(count: int, allow_large_batch: int | None) -> None:
 @task(
     name="offboard-one",
     task_run_name="offboard:{user_name}",
-    # A whole user's run again, after its own steps' retries, for transient errors only.
-    retries=1,
+    # A whole user's run again, for transient errors only: a run raises when a task before the
+    # deletion (resolve, inventory, review) ran out of retries, e.g. in a throttling storm once
+    # botocore's retry quota is spent. Runs are idempotent, so a rerun picks up where it stopped.
+    retries=2,
     retry_condition_fn=retry_transient,
     cache_policy=NO_CACHE,
 )
@@ -396,13 +410,19 @@ def _after_failure(
     audit.record("run", action or "offboard.run", "failed", error_code=code, message=message)
     failure = StepFailure(step="run", error_code=code, action=action, message=message)
     outcome: Outcome = "failed"
-    changes: tuple[Any, ...] = ()
+    changes: tuple[DeactivationChange, ...] = ()
     if not dry_run:
         try:
             changes = apply_deactivation(user.user_name, None, True, audit)
             outcome = "deactivated_pending_deletion"
         except Exception as fallback_exc:
-            log.error("batch.fallback_failed", user=user.user_name, error=type(fallback_exc))
+            fallback_code, fallback_action, _ = describe_failure(fallback_exc)
+            log.error(
+                "batch.fallback_failed",
+                user=user.user_name,
+                error=fallback_code,
+                action=fallback_action,
+            )
     return OffboardingReport(
         user_name=user.user_name,
         outcome=outcome,
@@ -423,7 +443,8 @@ def _run_user(
     planned: PlannedUser, dry_run: bool, reason: str | None, ticket: str | None, run_id: str | None
 ) -> BatchUser:
     started = datetime.now(UTC)
-    with in_account(planned.account_id, run_id):
+    # Clients of the user's own keep one user's retries from using up the others' budget.
+    with in_account(planned.account_id, run_id), own_clients():
         state = offboard_one(
             planned.user.user_name,
             planned.account_id,
@@ -439,7 +460,7 @@ def _run_user(
             if not isinstance(exc, BaseException):
                 exc = RuntimeError(state.message or "the user's run failed")
             report = _after_failure(planned, exc, dry_run, reason, ticket, run_id, started)
-    return BatchUser(account_id=planned.account_id, report=report)
+    return BatchUser(account_id=planned.user.account_id, report=report)
 
 
 def _summary_markdown(report: BatchReport) -> str:
@@ -455,8 +476,7 @@ def _summary_markdown(report: BatchReport) -> str:
         failure = item.report.failure
         where = f"{failure.step}: {failure.error_code}" if failure else ""
         lines.append(
-            f"| {item.account_id or '-'} | {item.report.user_name} | "
-            f"{item.report.outcome} | {where} |"
+            f"| {item.account_id} | {item.report.user_name} | {item.report.outcome} | {where} |"
         )
     lines += [
         f"| {s.account_id or '-'} | {s.user_name} | skipped: {s.reason} | {s.message} |"
@@ -502,8 +522,8 @@ def _plan_and_run(
         accounts_failed=len(plan.account_failures),
     )
     for skip in plan.skipped:
-        if skip.reason == "protected":
-            _audit_drop(skip, run_id, reason, ticket, dry_run)
+        if skip.reason in ("protected", "not_found"):
+            _audit_refusal(skip, run_id, reason, ticket, dry_run)
     listener = _progress.get()
     if listener is not None:
         listener.planned(plan)
@@ -536,20 +556,31 @@ def _plan_and_run(
     return report
 
 
-def _audit_drop(
+def _audit_refusal(
     skip: SkippedUser, run_id: str | None, reason: str | None, ticket: str | None, dry_run: bool
 ) -> None:
-    # Someone selected a protected principal: worth a line in the trail, though nothing changed.
+    """The same record a single-user run writes when it refuses the user."""
+    target = target_of(skip.user_name, skip.user)
+    if target.account is None:
+        target = target.model_copy(update={"account": skip.account_id})
     audit = RunAudit(
         flow=FLOW_NAME,
         run_id=run_id,
-        actor=None,
-        target=target_of(skip.user_name, None).model_copy(update={"account": skip.account_id}),
+        actor=skip.actor,
+        target=target,
         reason=reason,
         ticket=ticket,
         enabled=not dry_run,
     )
-    audit.record("protect", "batch.drop", "skipped", error_code="Protected", message=skip.message)
+    if skip.reason == "protected":
+        failure = StepFailure(
+            step="protect", error_code="Protected", action=None, message=skip.message
+        )
+    else:
+        failure = StepFailure(
+            step="resolve", error_code="NoSuchEntity", action="iam:GetUser", message=skip.message
+        )
+    audit.refusal(failure)
 
 
 @flow(name=FLOW_NAME, log_prints=False)
@@ -569,9 +600,11 @@ def offboard_batch(
     """
     report = _batch(selection, dry_run, allow_large_batch, reason, ticket)
     failing = [u for u in report.users if u.report.outcome in FAILING_OUTCOMES]
-    if failing or report.account_failures:
+    unlooked = [s for s in report.skipped if s.reason == "lookup_failed"]
+    if failing or unlooked or report.account_failures:
         message = (
-            f"{len(failing)} of {len(report.users)} users not deleted; "
+            f"{len(failing)} of {len(report.users)} users not deleted, "
+            f"{len(unlooked)} could not be looked up, "
             f"{len(report.account_failures)} accounts unreachable"
         )
         return Failed(message=message, data=report)

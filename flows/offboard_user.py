@@ -88,10 +88,9 @@ def _offboard(
 ) -> OffboardingReport:
     if account_id is not None and current_account_id() != account_id:
         # Everything below, IAM calls and caller identity included, acts in that account.
-        with in_account(account_id, str(flow_run.id) if flow_run.id else None):
-            return _offboard(
-                user_name, dry_run, reason, ticket, override_activity_guard, account_id
-            )
+        with in_account(account_id, str(flow_run.id) if flow_run.id else None) as scoped:
+            # None: the engine's own account, reached with its own credentials.
+            return _offboard(user_name, dry_run, reason, ticket, override_activity_guard, scoped)
     ensure_logging()
     validate_user_name(user_name)
     if override_activity_guard and not (reason and reason.strip()):

@@ -126,6 +126,19 @@ def _assumed_role_factory(
 
 _factories: OrderedDict[tuple[int, str, str, str], ClientFactory] = OrderedDict()
 _factories_lock = threading.Lock()
+_own_accounts: dict[int, str] = {}
+
+
+def own_account_id() -> str:
+    """The account of the engine's own credentials (asked once per client factory)."""
+    base = get_client_factory()
+    with _factories_lock:
+        known = _own_accounts.get(id(base))
+    if known is None:
+        known = str(base.client("sts").get_caller_identity()["Account"])
+        with _factories_lock:
+            _own_accounts[id(base)] = known
+    return known
 
 
 def account_factory(account: Account, role_session: str) -> ClientFactory:
@@ -146,10 +159,15 @@ def account_factory(account: Account, role_session: str) -> ClientFactory:
 
 @contextmanager
 def in_account(account_id: str | None, run_id: str | None) -> Iterator[str | None]:
-    """Act in ``account_id`` through its role. None, or the account already in scope: nothing
-    changes (a batch enters each account once, and its users' runs stay in that scope)."""
+    """Act in ``account_id`` through its role. None, the account already in scope, or the
+    engine's own account: nothing changes (a batch enters each account once, and its users'
+    runs stay in that scope)."""
     if account_id is None or current_account_id() == account_id:
         yield current_account_id()
+        return
+    validate_account_id(account_id)
+    if current_account_id() is None and own_account_id() == account_id:
+        yield None
         return
     account = account_for(account_id)
     scope = AccountScope(

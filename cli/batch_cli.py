@@ -1,0 +1,263 @@
+"""``offboard batch``: offboard many users at once, with a progress bar and a summary table."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from cli import render
+from cli.errors import JsonOption, cli_errors, emit_json, fail
+from tasks.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from flows.offboard_batch import BatchPlan, BatchReport, BatchSelection, BatchUser
+
+# The worst category present decides: a failed user, then a held one, then a refused or unknown
+# one. Protected principals are left out on purpose and do not count against the batch.
+EXIT_FAILED = 1
+EXIT_REFUSED = 2
+EXIT_HELD = 3
+
+
+def read_users_file(path: Path) -> BatchSelection:
+    """One user per line, ``USER`` or ``ACCOUNT_ID:USER``; blank lines and # comments skipped."""
+    from flows.offboard_batch import BatchSelection, BatchTarget
+
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    targets: list[BatchTarget] = []
+    for number, raw in enumerate(lines, start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        account, _, name = line.rpartition(":")
+        try:
+            targets.append(BatchTarget(user_name=name, account_id=account or None))
+        except ValidationError as exc:
+            problem = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+            raise InvalidInputError(f"{path}:{number}: {problem}") from None
+    if not targets:
+        raise InvalidInputError(f"{path} names no users")
+    return BatchSelection(users=tuple(targets))
+
+
+def _selection(
+    users_file: Path | None, tag: str | None, group: str | None, employee_id: str | None
+) -> BatchSelection:
+    from flows.offboard_batch import BatchSelection
+
+    given = [value for value in (users_file, tag, group, employee_id) if value is not None]
+    if len(given) != 1:
+        raise InvalidInputError(
+            "choose the users one way: --users-file, --tag, --group or --employee-id"
+        )
+    if users_file is not None:
+        return read_users_file(users_file)
+    if tag is not None and not tag.partition("=")[0].strip():
+        raise InvalidInputError(f"--tag must be KEY=VALUE, not {tag!r}")
+    return BatchSelection(tag=tag, group=group, employee_id=employee_id)
+
+
+class _ProgressBar:
+    """A rich progress bar on stderr, fed by the batch from its worker threads."""
+
+    def __init__(self, console: Console) -> None:
+        self._progress = Progress(
+            TextColumn("offboarding"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        self._lock = threading.Lock()
+        self._counts = {"done": 0, "failed": 0, "held": 0}
+        self._task: TaskID | None = None
+
+    def __enter__(self) -> _ProgressBar:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._progress.stop()
+
+    def _status(self) -> str:
+        c = self._counts
+        return (
+            f"[green]done {c['done']}[/green] / [red]failed {c['failed']}[/red] / "
+            f"[yellow]held {c['held']}[/yellow]"
+        )
+
+    def planned(self, plan: BatchPlan) -> None:
+        with self._lock:
+            self._task = self._progress.add_task(
+                "offboarding", total=len(plan.users), status=self._status()
+            )
+
+    def finished(self, user: BatchUser) -> None:
+        with self._lock:
+            category = user.category
+            key = category if category in self._counts else "failed"
+            self._counts[key] += 1
+            if self._task is not None:
+                self._progress.update(self._task, advance=1, status=self._status())
+
+
+def summary_table(report: BatchReport) -> Table:
+    table = Table(title=f"Offboarding batch: {report.selection.describe()}", title_justify="left")
+    for column in ("account", "user", "outcome", "detail"):
+        table.add_column(column)
+    table.add_column("API calls", justify="right")
+    styles = {"done": "green", "failed": "red", "held": "yellow", "refused": "red"}
+    for item in report.users:
+        result = item.report
+        failure = result.failure
+        detail = (
+            f"{failure.step}: {failure.error_code} on {failure.action or '-'}: {failure.message}"
+            if failure
+            else (result.snapshot.location if result.snapshot else "")
+        )
+        style = styles[item.category]
+        table.add_row(
+            item.account_id,
+            result.user_name,
+            f"[{style}]{result.outcome}[/{style}]",
+            detail,
+            str(result.deletion_api_calls + result.safety_api_calls + result.resolve_api_calls),
+        )
+    for skip in report.skipped:
+        table.add_row(
+            skip.account_id or "-",
+            skip.user_name,
+            f"[yellow]skipped: {skip.reason}[/yellow]",
+            skip.message,
+            "",
+        )
+    return table
+
+
+def exit_code(report: BatchReport) -> int:
+    categories = {item.category for item in report.users}
+    unreachable = {"account_unreachable", "lookup_failed"}
+    unfinished = any(s.reason in unreachable for s in report.skipped)
+    if "failed" in categories or report.account_failures or unfinished:
+        return EXIT_FAILED
+    if "held" in categories:
+        return EXIT_HELD
+    if "refused" in categories or any(s.reason == "not_found" for s in report.skipped):
+        return EXIT_REFUSED
+    return 0
+
+
+def _print_plan(plan: BatchPlan) -> None:
+    table = Table(title="Users to offboard", title_justify="left")
+    for column in ("account", "user", "arn"):
+        table.add_column(column)
+    for planned in plan.users:
+        table.add_row(planned.user.account_id, planned.user.user_name, planned.user.arn)
+    render.console.print(table)
+    for skip in plan.skipped:
+        render.console.print(f"[yellow]left out[/yellow] {skip.user_name}: {skip.message}")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @cli_errors
+    def batch(
+        users_file: Annotated[
+            Path | None,
+            typer.Option(
+                "--users-file",
+                help="One user per line, or ACCOUNT_ID:USER for another account; # comments.",
+            ),
+        ] = None,
+        tag: Annotated[
+            str | None,
+            typer.Option("--tag", metavar="KEY=VALUE", help="Every user carrying this tag."),
+        ] = None,
+        group: Annotated[str | None, typer.Option("--group", help="Every member.")] = None,
+        employee_id: Annotated[
+            str | None,
+            typer.Option(
+                "--employee-id",
+                help="That person's users in every account (by the employee tag).",
+            ),
+        ] = None,
+        dry_run: Annotated[
+            bool, typer.Option("--dry-run", help="Plan every user; change nothing.")
+        ] = False,
+        yes: Annotated[
+            bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")
+        ] = False,
+        allow_large_batch: Annotated[
+            int | None,
+            typer.Option(
+                "--allow-large-batch",
+                metavar="N",
+                min=1,
+                help="Allow a batch of up to N users beyond max_users_per_batch.",
+            ),
+        ] = None,
+        reason: Annotated[str | None, typer.Option(help="Why the users are offboarded.")] = None,
+        ticket: Annotated[str | None, typer.Option(help="Change or HR ticket id.")] = None,
+        as_json: JsonOption = False,
+    ) -> None:
+        """Offboard every selected user, several at a time, under one IAM call rate.
+
+        Protected principals are left out and reported. Exit codes: 0 every user done,
+        1 a user failed or an account could not be searched, 2 bad input, too many users
+        without --allow-large-batch, or a user refused or not found, 3 a user held by the
+        activity guard.
+        """
+        from flows.offboard_batch import check_batch_size, plan_batch, reporting_progress, run_batch
+
+        selection = _selection(users_file, tag, group, employee_id)
+        if not yes and not dry_run:
+            if not sys.stdin.isatty():
+                raise fail("refusing to offboard without --yes when not run from a terminal", 2)
+            plan = plan_batch(selection)
+            _print_plan(plan)
+            check_batch_size(len(plan.users), allow_large_batch)
+            typer.confirm(
+                f"Delete these {len(plan.users)} IAM users and everything attached to them?",
+                abort=True,
+            )
+        parameters = {
+            "dry_run": dry_run,
+            "allow_large_batch": allow_large_batch,
+            "reason": reason,
+            "ticket": ticket,
+        }
+        if as_json:
+            report = run_batch(selection, **parameters)
+            emit_json(report)
+        else:
+            with _ProgressBar(Console(stderr=True)) as bar, reporting_progress(bar):
+                report = run_batch(selection, **parameters)
+            render.console.print(summary_table(report))
+            totals = ", ".join(f"{name} {count}" for name, count in report.totals.items())
+            render.console.print(f"totals: {totals}")
+        for failure in report.account_failures:
+            typer.echo(
+                f"offboard: account {failure.account_id or '-'}: "
+                f"{failure.error_code}: {failure.message}",
+                err=True,
+            )
+        raise typer.Exit(exit_code(report))
