@@ -209,7 +209,8 @@ def main() -> None:
             cli_calls = sum(per_user)
 
         from config.settings import get_settings
-        from flows.offboard_batch import BatchSelection, BatchTarget, run_batch
+        from flows.batch_models import BatchSelection, BatchTarget
+        from flows.offboard_batch import run_batch
         from tasks.aws import ClientFactory, set_client_factory
 
         engine_calls: Counter[str] = Counter()

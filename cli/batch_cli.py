@@ -25,7 +25,7 @@ from cli.errors import JsonOption, cli_errors, emit_json, fail
 from tasks.errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from flows.offboard_batch import BatchPlan, BatchReport, BatchSelection, BatchUser
+    from flows.batch_models import BatchPlan, BatchReport, BatchSelection, BatchUser
 
 # The worst category present decides: a failed user, then a held one, then a refused or unknown
 # one. Protected principals are left out on purpose and do not count against the batch.
@@ -36,7 +36,7 @@ EXIT_HELD = 3
 
 def read_users_file(path: Path) -> BatchSelection:
     """One user per line, ``USER`` or ``ACCOUNT_ID:USER``; blank lines and # comments skipped."""
-    from flows.offboard_batch import BatchSelection, BatchTarget
+    from flows.batch_models import BatchSelection, BatchTarget
 
     try:
         lines = path.read_text().splitlines()
@@ -61,7 +61,7 @@ def read_users_file(path: Path) -> BatchSelection:
 def _selection(
     users_file: Path | None, tag: str | None, group: str | None, employee_id: str | None
 ) -> BatchSelection:
-    from flows.offboard_batch import BatchSelection
+    from flows.batch_models import BatchSelection
 
     given = [value for value in (users_file, tag, group, employee_id) if value is not None]
     if len(given) != 1:

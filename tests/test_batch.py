@@ -20,13 +20,8 @@ from typer.testing import CliRunner
 
 from cli import batch_cli
 from config.logging import configure_logging
-from flows.offboard_batch import (
-    BatchSelection,
-    BatchTarget,
-    BatchTooLargeError,
-    offboard_batch,
-    run_batch,
-)
+from flows.batch_models import BatchSelection, BatchTarget, BatchTooLargeError
+from flows.offboard_batch import offboard_batch, run_batch
 from flows.offboard_user import run_offboarding
 from sandbox.fixtures import create_loaded_user
 from tasks.accounts import target_accounts

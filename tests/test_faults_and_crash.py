@@ -17,7 +17,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError
 
 from audit.trail import AuditTrailError, default_trail, read_records, verify
-from flows.offboard_batch import BatchSelection, BatchTarget, run_batch
+from flows.batch_models import BatchSelection, BatchTarget
+from flows.offboard_batch import run_batch
 from flows.offboard_user import run_offboarding
 from sandbox.faults import clear_faults, inject_fault, inject_fault_rate, injected_fault_counts
 from sandbox.fixtures import create_loaded_user

@@ -1,0 +1,161 @@
+"""What a batch selects, plans and reports: frozen models shared by the flow and the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from flows.report import OffboardingReport
+from tasks.accounts import AccountId
+from tasks.errors import InvalidInputError
+from tasks.frozen import Frozen
+from tasks.models import UserName, UserSummary
+
+Category = Literal["done", "failed", "held", "refused"]
+# lookup_failed: the user could not be looked up (after retries); the others go on.
+SkipReason = Literal["protected", "not_found", "account_unreachable", "lookup_failed"]
+
+
+class BatchTarget(Frozen):
+    user_name: UserName
+    # None: the account of the engine's own credentials.
+    account_id: AccountId | None = None
+
+
+class BatchSelection(Frozen):
+    """Exactly one way of choosing the users."""
+
+    users: tuple[BatchTarget, ...] = ()
+    # KEY=VALUE
+    tag: str | None = None
+    group: str | None = None
+    # That person's users in every account (the employee_tag_key tag).
+    employee_id: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> BatchSelection:
+        others = (self.tag, self.group, self.employee_id)
+        if sum([bool(self.users), *(value is not None for value in others)]) != 1:
+            raise ValueError("choose the users one way: users, tag, group or employee_id")
+        if self.tag is not None and not self.tag.partition("=")[0]:
+            raise ValueError(f"tag must be KEY=VALUE, not {self.tag!r}")
+        return self
+
+    def describe(self) -> str:
+        if self.tag is not None:
+            return f"tag {self.tag}"
+        if self.group is not None:
+            return f"group {self.group}"
+        if self.employee_id is not None:
+            return f"employee {self.employee_id}"
+        return f"{len(self.users)} listed users"
+
+
+class PlannedUser(Frozen):
+    # As selected; None: reached with the engine's own credentials.
+    account_id: str | None
+    user: UserSummary
+    # Who acts on the user: the engine's identity in that account.
+    actor: str
+
+
+class SkippedUser(Frozen):
+    # The account looked in (None only when it could not be reached).
+    account_id: str | None
+    user_name: str
+    reason: SkipReason
+    message: str
+    # What the refusal's audit record names: the user as found, and who would have acted.
+    user: UserSummary | None = None
+    actor: str | None = None
+
+
+class AccountFailure(Frozen):
+    """An account the batch could not search or act in (e.g. the role cannot be assumed)."""
+
+    account_id: str | None
+    error_code: str | None
+    message: str
+
+
+class BatchPlan(Frozen):
+    users: tuple[PlannedUser, ...] = ()
+    skipped: tuple[SkippedUser, ...] = ()
+    account_failures: tuple[AccountFailure, ...] = ()
+
+
+class BatchUser(Frozen):
+    # The account the user is in.
+    account_id: str
+    report: OffboardingReport
+
+    @property
+    def category(self) -> Category:
+        return category_of(self.report)
+
+
+def category_of(report: OffboardingReport) -> Category:
+    """done (deleted or planned), held (by the activity guard), refused, or failed."""
+    outcome = report.outcome
+    if outcome in ("deleted", "planned"):
+        return "done"
+    if outcome in ("held_recently_active", "held_review_incomplete"):
+        return "held"
+    if outcome == "deactivated_pending_deletion" and report.failure is not None:
+        return "held" if report.failure.step == "guard" else "failed"
+    if outcome == "refused":
+        return "refused"
+    return "failed"
+
+
+def _counts(
+    users: Sequence[BatchUser], skipped: Sequence[SkippedUser]
+) -> tuple[dict[str, int], dict[str, int]]:
+    outcomes: dict[str, int] = {}
+    for item in users:
+        outcomes[item.report.outcome] = outcomes.get(item.report.outcome, 0) + 1
+    for skip in skipped:
+        outcomes[skip.reason] = outcomes.get(skip.reason, 0) + 1
+    categories = {name: 0 for name in ("done", "failed", "held", "refused")}
+    for item in users:
+        categories[item.category] += 1
+    categories["skipped"] = len(skipped)
+    return outcomes, categories
+
+
+class BatchReport(Frozen):
+    run_id: str | None
+    dry_run: bool
+    selection: BatchSelection
+    reason: str | None = None
+    ticket: str | None = None
+    users: tuple[BatchUser, ...] = ()
+    # Never offboarded: protected principals, unknown users, users in unreachable accounts.
+    skipped: tuple[SkippedUser, ...] = ()
+    account_failures: tuple[AccountFailure, ...] = ()
+    # Users and skips by outcome (deleted, deactivated_pending_deletion, protected, ...).
+    counts: dict[str, int] = Field(default_factory=dict)
+    # Users by category (done, failed, held, refused) and the number skipped.
+    totals: dict[str, int] = Field(default_factory=dict)
+    concurrency: int
+    iam_calls_per_second: float
+    started_at: datetime
+    finished_at: datetime
+
+    @model_validator(mode="after")
+    def _counts_match(self) -> BatchReport:
+        if (self.counts, self.totals) != _counts(self.users, self.skipped):
+            raise ValueError("counts and totals must match users and skipped (use BatchReport.of)")
+        return self
+
+    @classmethod
+    def of(cls, **fields: Any) -> BatchReport:
+        counts, totals = _counts(fields.get("users", ()), fields.get("skipped", ()))
+        return cls(**fields, counts=counts, totals=totals)
+
+
+class BatchTooLargeError(InvalidInputError):
+    """More users than max_users_per_batch without a large enough --allow-large-batch."""
