@@ -175,29 +175,48 @@ def _ssh_bodies(iam: IAMClient, user_name: str) -> dict[str, tuple[str, str]]:
     return found
 
 
+def _upload_by_body(
+    step: str,
+    user_name: str,
+    wanted: dict[str, tuple[str, str]],
+    current: dict[str, tuple[str, str]],
+    upload: Callable[[str], str],
+    set_status: Callable[[str, str], None],
+) -> RestoreResult:
+    """Keys and certificates get new ids on upload, so they are matched by body: upload a body
+    that is missing, then give it the recorded status. `wanted`: old id → (body, status);
+    `current`: body → (id, status)."""
+
+    def put(old_id: str) -> bool:
+        body, status = wanted[old_id]
+        created = body not in current
+        if created:
+            current[body] = (upload(body), "Active")
+        new_id, now = current[body]
+        if now != status:
+            set_status(new_id, status)
+        return created
+
+    return _each(step, user_name, list(wanted), put)
+
+
 @task(name="restore-ssh-public-keys", task_run_name="restore-ssh:{user_name}", **retry_options())
 def restore_ssh_public_keys(user_name: str, keys: tuple[SSHPublicKeyItem, ...]) -> RestoreResult:
     iam = iam_client()
-    current = _ssh_bodies(iam, user_name)
-    wanted = {key.ssh_public_key_id: key for key in keys if key.body}
-
-    def put(old_id: str) -> bool:
-        key = wanted[old_id]
-        body = (key.body or "").strip()
-        created = body not in current
-        if created:
-            uploaded = iam.upload_ssh_public_key(UserName=user_name, SSHPublicKeyBody=body)
-            current[body] = (uploaded["SSHPublicKey"]["SSHPublicKeyId"], "Active")
-        new_id, status = current[body]
-        if status != key.status:
-            iam.update_ssh_public_key(
-                UserName=user_name,
-                SSHPublicKeyId=new_id,
-                Status=key.status,  # type: ignore[arg-type]
-            )
-        return created
-
-    return _each("ssh_public_keys", user_name, list(wanted), put)
+    return _upload_by_body(
+        "ssh_public_keys",
+        user_name,
+        {k.ssh_public_key_id: (k.body.strip(), k.status) for k in keys if k.body},
+        _ssh_bodies(iam, user_name),
+        lambda body: iam.upload_ssh_public_key(UserName=user_name, SSHPublicKeyBody=body)[
+            "SSHPublicKey"
+        ]["SSHPublicKeyId"],
+        lambda key_id, status: iam.update_ssh_public_key(
+            UserName=user_name,
+            SSHPublicKeyId=key_id,
+            Status=status,  # type: ignore[arg-type]
+        ),
+    )
 
 
 @task(
@@ -210,26 +229,20 @@ def restore_signing_certificates(
 ) -> RestoreResult:
     iam = iam_client()
     pages = iam.get_paginator("list_signing_certificates").paginate(UserName=user_name)
-    current = {
-        c["CertificateBody"].strip(): (c["CertificateId"], c["Status"])
-        for c in pages.search("Certificates[]")
-    }
-    wanted = {cert.certificate_id: cert for cert in certificates}
-
-    def put(old_id: str) -> bool:
-        cert = wanted[old_id]
-        body = cert.body.strip()
-        created = body not in current
-        if created:
-            uploaded = iam.upload_signing_certificate(UserName=user_name, CertificateBody=body)
-            current[body] = (uploaded["Certificate"]["CertificateId"], "Active")
-        new_id, status = current[body]
-        if status != cert.status:
-            iam.update_signing_certificate(
-                UserName=user_name,
-                CertificateId=new_id,
-                Status=cert.status,  # type: ignore[arg-type]
-            )
-        return created
-
-    return _each("signing_certificates", user_name, list(wanted), put)
+    return _upload_by_body(
+        "signing_certificates",
+        user_name,
+        {c.certificate_id: (c.body.strip(), c.status) for c in certificates},
+        {
+            c["CertificateBody"].strip(): (c["CertificateId"], c["Status"])
+            for c in pages.search("Certificates[]")
+        },
+        lambda body: iam.upload_signing_certificate(UserName=user_name, CertificateBody=body)[
+            "Certificate"
+        ]["CertificateId"],
+        lambda cert_id, status: iam.update_signing_certificate(
+            UserName=user_name,
+            CertificateId=cert_id,
+            Status=status,  # type: ignore[arg-type]
+        ),
+    )
