@@ -3,17 +3,16 @@ in time, and the user's active access keys disabled — all reversible exactly."
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
 from prefect import task
 from pydantic import AwareDatetime, model_validator
 
 from tasks.aws import count_calls, iam_client
-from tasks.errors import InvalidInputError, error_code
+from tasks.errors import InvalidInputError
 from tasks.frozen import Frozen
+from tasks.inline_policies import ensure_policy, remove_policy
 from tasks.runtime import retry_options
 
 if TYPE_CHECKING:
@@ -139,37 +138,6 @@ class DeactivationChange(Frozen):
     @property
     def changed(self) -> bool:
         return bool(self.policies_put or self.policies_removed or self.keys_changed)
-
-
-def current_document(iam: IAMClient, user_name: str, policy_name: str) -> dict[str, Any] | None:
-    try:
-        document: Any = iam.get_user_policy(UserName=user_name, PolicyName=policy_name)[
-            "PolicyDocument"
-        ]
-    except ClientError as exc:
-        if error_code(exc) == "NoSuchEntity":
-            return None
-        raise
-    # boto3 decodes IAM's URL-encoded JSON into a dict.
-    return dict(document)
-
-
-def ensure_policy(iam: IAMClient, user_name: str, name: str, document: dict[str, Any]) -> bool:
-    """Put the policy unless exactly this document is already there; True when it wrote."""
-    if current_document(iam, user_name, name) == document:
-        return False
-    iam.put_user_policy(UserName=user_name, PolicyName=name, PolicyDocument=json.dumps(document))
-    return True
-
-
-def remove_policy(iam: IAMClient, user_name: str, name: str) -> bool:
-    try:
-        iam.delete_user_policy(UserName=user_name, PolicyName=name)
-    except ClientError as exc:
-        if error_code(exc) == "NoSuchEntity":
-            return False
-        raise
-    return True
 
 
 def _disabled_keys(iam: IAMClient, user_name: str) -> list[str]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from botocore.exceptions import (
     ClientError,
@@ -11,6 +12,8 @@ from botocore.exceptions import (
     EndpointConnectionError,
     ReadTimeoutError,
 )
+
+T = TypeVar("T")
 
 # Transient everywhere.
 RETRYABLE_CODES = frozenset(
@@ -54,6 +57,16 @@ def error_code(exc: BaseException) -> str | None:
         code = exc.response.get("Error", {}).get("Code")
         return str(code) if code else None
     return None
+
+
+def if_exists(call: Callable[[], T]) -> T | None:
+    """The call's answer, or None when IAM says the entity does not exist."""
+    try:
+        return call()
+    except ClientError as exc:
+        if error_code(exc) == "NoSuchEntity":
+            return None
+        raise
 
 
 def http_status(exc: ClientError) -> int:

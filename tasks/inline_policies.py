@@ -2,20 +2,52 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+from typing import TYPE_CHECKING, Any
 
+from tasks.errors import if_exists
 from tasks.items import InlinePolicyItem
 from tasks.runtime import StepSpec, step_task
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
 
-PERMISSIONS = ("iam:ListUserPolicies", "iam:DeleteUserPolicy")
+PERMISSIONS = (
+    "iam:ListUserPolicies",
+    "iam:DeleteUserPolicy",
+    # For the helpers deactivation, leave and restore use to write inline policies.
+    "iam:GetUserPolicy",
+    "iam:PutUserPolicy",
+)
 
 
 def list_items(iam: IAMClient, user_name: str) -> tuple[InlinePolicyItem, ...]:
     pages = iam.get_paginator("list_user_policies").paginate(UserName=user_name)
     return tuple(InlinePolicyItem(policy_name=name) for name in pages.search("PolicyNames[]"))
+
+
+def current_document(iam: IAMClient, user_name: str, policy_name: str) -> dict[str, Any] | None:
+    found = if_exists(lambda: iam.get_user_policy(UserName=user_name, PolicyName=policy_name))
+    if found is None:
+        return None
+    # boto3 decodes IAM's URL-encoded JSON into a dict.
+    document: dict[str, Any] = found["PolicyDocument"]  # type: ignore[assignment]
+    return document
+
+
+def ensure_policy(iam: IAMClient, user_name: str, name: str, document: dict[str, Any]) -> bool:
+    """Put the policy unless exactly this document is already there; True when it wrote."""
+    if current_document(iam, user_name, name) == document:
+        return False
+    iam.put_user_policy(UserName=user_name, PolicyName=name, PolicyDocument=json.dumps(document))
+    return True
+
+
+def remove_policy(iam: IAMClient, user_name: str, name: str) -> bool:
+    """Delete the policy; False when it was not there."""
+    return (
+        if_exists(lambda: iam.delete_user_policy(UserName=user_name, PolicyName=name)) is not None
+    )
 
 
 def remove(iam: IAMClient, user_name: str, policy_name: str) -> None:

@@ -14,12 +14,10 @@ from tasks.aws import count_calls, iam_client
 from tasks.deactivation import (
     DeactivationChange,
     DenyWindow,
-    current_document,
     deny_document,
-    ensure_policy,
-    remove_policy,
     window_of_policy_name,
 )
+from tasks.inline_policies import current_document, ensure_policy, remove_policy
 from tasks.runtime import retry_options
 
 PERMISSIONS = (

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import ClientError
-
-from tasks.errors import error_code
+from tasks.errors import if_exists
 from tasks.items import LoginProfileItem
 from tasks.runtime import StepSpec, step_task
 
@@ -17,12 +15,10 @@ PERMISSIONS = ("iam:GetLoginProfile", "iam:DeleteLoginProfile")
 
 
 def list_items(iam: IAMClient, user_name: str) -> tuple[LoginProfileItem, ...]:
-    try:
-        profile = iam.get_login_profile(UserName=user_name)["LoginProfile"]
-    except ClientError as exc:
-        if error_code(exc) == "NoSuchEntity":
-            return ()
-        raise
+    found = if_exists(lambda: iam.get_login_profile(UserName=user_name))
+    if found is None:
+        return ()
+    profile = found["LoginProfile"]
     return (
         LoginProfileItem(
             create_date=profile.get("CreateDate"),

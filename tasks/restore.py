@@ -6,7 +6,6 @@ credentials must be issued anew, and the restore report says so.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -16,6 +15,7 @@ from prefect import task
 from tasks.aws import count_calls, iam_client
 from tasks.errors import error_code
 from tasks.frozen import Frozen
+from tasks.inline_policies import ensure_policy
 from tasks.items import (
     AttachedPolicyItem,
     GroupItem,
@@ -124,19 +124,7 @@ def restore_inline_policies(
     documents = {p.policy_name: p.document for p in policies}
 
     def put(name: str) -> bool:
-        document = documents[name]
-        try:
-            existing = iam.get_user_policy(UserName=user_name, PolicyName=name)["PolicyDocument"]
-        except ClientError as exc:
-            if error_code(exc) != "NoSuchEntity":
-                raise
-            existing = None
-        if existing == document:
-            return False
-        iam.put_user_policy(
-            UserName=user_name, PolicyName=name, PolicyDocument=json.dumps(document)
-        )
-        return True
+        return ensure_policy(iam, user_name, name, documents[name] or {})
 
     return _each("inline_policies", user_name, [p.policy_name for p in policies if p.document], put)
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import ClientError
 from prefect import task
 
 from tasks.aws import count_calls, iam_client
-from tasks.errors import UserNotFoundError, error_code
+from tasks.errors import UserNotFoundError, if_exists
 from tasks.frozen import Frozen
 from tasks.models import Tag, UserSummary, validate_user_name
 from tasks.runtime import StepSpec, retry_options, step_task
@@ -24,12 +23,10 @@ def find_user(user_name: str) -> UserSummary | None:
     """GetUser; None for an unknown user (a caller error, not a failed run)."""
     validate_user_name(user_name)
     with count_calls() as calls:
-        try:
-            user = iam_client().get_user(UserName=user_name)["User"]
-        except ClientError as exc:
-            if error_code(exc) == "NoSuchEntity":
-                return None
-            raise
+        found = if_exists(lambda: iam_client().get_user(UserName=user_name))
+    if found is None:
+        return None
+    user = found["User"]
     boundary = user.get("PermissionsBoundary", {}).get("PermissionsBoundaryArn")
     return UserSummary(
         user_name=user["UserName"],
@@ -61,12 +58,8 @@ class UserItem(Frozen):
 
 
 def list_items(iam: IAMClient, user_name: str) -> tuple[UserItem, ...]:
-    try:
-        iam.get_user(UserName=user_name)
-    except ClientError as exc:
-        if error_code(exc) == "NoSuchEntity":
-            return ()
-        raise
+    if if_exists(lambda: iam.get_user(UserName=user_name)) is None:
+        return ()
     return (UserItem(user_name=user_name),)
 
 
