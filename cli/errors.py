@@ -11,6 +11,7 @@ import typer
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel
 
+from config.settings import SettingsError
 from tasks.errors import OffboardError, describe_failure
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -29,7 +30,7 @@ def cli_errors(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except OffboardError as exc:
+        except (OffboardError, SettingsError) as exc:
             raise fail(str(exc), 2) from None
         except ClientError as exc:
             code, action, message = describe_failure(exc)

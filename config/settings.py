@@ -1,13 +1,38 @@
-"""Engine settings: environment variables prefixed ``OFFBOARD_`` override the defaults."""
+"""Engine settings: environment variables prefixed ``OFFBOARD_`` override the defaults.
+
+Every file the engine keeps (audit trail, snapshots, webhook events, the local Prefect server)
+lives under one home, ``OFFBOARD_HOME``, so the CLI finds the same state from any folder.
+"""
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "OFFBOARD_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value the engine cannot use; the message names the variable."""
+
+
+def default_home() -> Path:
+    """The user's state directory (XDG), e.g. ``~/.local/state/offboard``."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "offboard"
+
+
+# Files under the home unless a setting names them explicitly.
+HOME_FILES = {
+    "audit_log": "audit.jsonl",
+    "snapshot_store": "snapshots",
+    "leave_calendar": "leave.yaml",
+}
 
 
 class AccountSetting(BaseModel):
@@ -21,7 +46,10 @@ class AccountSetting(BaseModel):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="OFFBOARD_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
+
+    # The one folder for the engine's state; created on first use.
+    home: Path = Field(default_factory=default_home)
 
     # Retries of transient IAM errors are declared on each task; these size them.
     step_retries: int = Field(default=4, ge=0, le=20)
@@ -32,10 +60,10 @@ class Settings(BaseSettings):
     # botocore's own retry layer stays on underneath the task retries.
     botocore_retry_mode: Literal["standard", "adaptive"] = "standard"
     botocore_max_attempts: int = Field(default=3, ge=1, le=10)
-    # Append-only, hash-chained audit trail (JSON lines); relative paths are from the cwd.
-    audit_log: Path = Path("var/audit.jsonl")
-    # Where snapshots go: a local directory, or s3://bucket/prefix.
-    snapshot_store: str = "var/snapshots"
+    # Append-only, hash-chained audit trail (JSON lines); default HOME/audit.jsonl.
+    audit_log: Path
+    # Where snapshots go: a local directory, or s3://bucket/prefix; default HOME/snapshots.
+    snapshot_store: str
     # The activity guard: a user active within this many days is not deleted.
     recent_activity_days: int = Field(default=7, ge=0, le=3650)
     # How long the access review waits for IAM's last-accessed job.
@@ -46,8 +74,8 @@ class Settings(BaseSettings):
     protected_tag: str = "offboard:protected=true"
     # The user tag that maps HR's employee ids to IAM users.
     employee_tag_key: str = "employee_id"
-    # The leave calendar `offboard leave sync` reads by default.
-    leave_calendar: Path = Path("config/leave.example.yaml")
+    # The leave calendar `offboard leave sync` reads by default; default HOME/leave.yaml.
+    leave_calendar: Path
     # Batches: users offboarded at once, and one IAM call rate (calls per second) that every
     # IAM call of a batch shares; 0 means unlimited. IAM throttles per account, and other tools
     # in the account draw on the same allowance.
@@ -71,7 +99,35 @@ class Settings(BaseSettings):
     # None: JSON when stderr is not a terminal, console rendering when it is.
     log_json: bool | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _files_under_home(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        home = Path(data.get("home") or default_home()).expanduser()
+        data = {**data, "home": home}
+        for name, file in HOME_FILES.items():
+            if not data.get(name):
+                data[name] = str(home / file)
+        return data
+
+
+def describe_settings_error(exc: ValidationError, prefix: str = ENV_PREFIX) -> str:
+    """One line naming the variable and what is wrong with it."""
+    error = exc.errors(include_url=False)[0]
+    location = error.get("loc") or ()
+    name = f"{prefix}{str(location[0]).upper()}" if location else "settings"
+    value = error.get("input")
+    # Values are echoed (shortened) to help, except anything that may be a secret.
+    secret = any(word in name for word in ("SECRET", "KEY", "PASSWORD", "TOKEN"))
+    plain = not (secret or isinstance(value, dict) or value is None)
+    shown = f" (got {str(value)[:60]!r})" if plain else ""
+    return f"{name}: {error['msg']}{shown}; fix or unset it"
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    try:
+        return Settings()  # type: ignore[call-arg]  # file settings are filled in from the home
+    except ValidationError as exc:
+        raise SettingsError(describe_settings_error(exc)) from None

@@ -18,6 +18,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from config.settings import get_settings
+
 PROJECT = Path(__file__).resolve().parents[1]
 POOL = "offboard"
 BIN = Path(sys.executable).parent
@@ -47,7 +49,7 @@ class LocalStack:
             "PREFECT_SERVER_API_PORT": str(self.api_port),
             # Workers poll every few seconds instead of ten, so runs start promptly.
             "PREFECT_WORKER_QUERY_SECONDS": "2",
-            "OFFBOARD_HOME": str(PROJECT),
+            "OFFBOARD_PROJECT_DIR": str(PROJECT),
         }
         if self.database_url:
             env["PREFECT_API_DATABASE_CONNECTION_URL"] = self.database_url
@@ -141,12 +143,13 @@ class LocalStack:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.local_stack", description=__doc__)
     parser.add_argument("command", choices=["up"])
-    parser.add_argument("--home", type=Path, default=PROJECT / "var" / "prefect-server")
+    parser.add_argument("--home", type=Path, default=None)
     parser.add_argument("--port", type=int, default=4200)
     parser.add_argument("--webhook-port", type=int, default=8787)
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args(argv)
-    stack = LocalStack(home=args.home, api_port=args.port, database_url=args.database_url)
+    home = args.home or get_settings().home / "prefect-server"
+    stack = LocalStack(home=home, api_port=args.port, database_url=args.database_url)
     try:
         stack.up(args.webhook_port if os.environ.get("OFFBOARD_WEBHOOK_SECRET") else None)
         print(f"Prefect API {stack.api_url}; UI http://127.0.0.1:{args.port}")

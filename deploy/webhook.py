@@ -47,8 +47,11 @@ class WebhookSettings(BaseSettings):
 
     # Shared with the HR system; every request is signed with it.
     webhook_secret: SecretStr = Field(min_length=SECRET_MIN_LENGTH)
-    # Received events and their flow runs; relative paths are from the cwd.
-    webhook_db: Path = Path("var/webhook.sqlite3")
+    # Received events and their flow runs; default HOME/webhook.sqlite3.
+    webhook_db: Path | None = None
+
+    def event_db(self) -> Path:
+        return self.webhook_db or get_settings().home / "webhook.sqlite3"
 
 
 class WebhookConfigError(OffboardError):
@@ -295,7 +298,7 @@ def create_app(
     settings = settings or load_settings()
     secret = settings.webhook_secret.get_secret_value().encode()
     receiver = Receiver(
-        EventStore(settings.webhook_db),
+        EventStore(settings.event_db()),
         dispatcher or PrefectDispatcher(),
         get_settings().employee_tag_key,
     )

@@ -13,10 +13,11 @@ os.environ.setdefault("OFFBOARD_RETRY_BACKOFF_SECONDS", "0.02")
 os.environ.setdefault("OFFBOARD_RETRY_JITTER_FACTOR", "0")
 # Prefect's console handler keeps the first stderr it saw; CLI tests swap stderr per call.
 os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
-# Every file the engine writes during the suite goes under one temporary directory.
+# Every file the engine writes during the suite goes under one temporary home.
 ENGINE_FILES = Path(tempfile.mkdtemp(prefix="offboard-tests-"))
-os.environ.setdefault("OFFBOARD_AUDIT_LOG", str(ENGINE_FILES / "audit.jsonl"))
-os.environ.setdefault("OFFBOARD_SNAPSHOT_STORE", str(ENGINE_FILES / "snapshots"))
+os.environ["OFFBOARD_HOME"] = str(ENGINE_FILES)
+for _name in ("OFFBOARD_AUDIT_LOG", "OFFBOARD_SNAPSHOT_STORE", "OFFBOARD_LEAVE_CALENDAR"):
+    os.environ.pop(_name, None)
 os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 

@@ -10,8 +10,8 @@ from botocore import xform_name
 
 from tasks.procedure import DELETION_PROCEDURE, FINAL_STEP
 
-# The AWS documentation the product implements lives in shared/, beside the checkout.
-SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "managing-iam-users.txt"
+# The AWS documentation the product implements ("Managing IAM users"), kept as test data.
+SEED = Path(__file__).resolve().parent / "data" / "managing-iam-users.txt"
 
 
 def seed_steps() -> list[list[str]]:
