@@ -7,12 +7,14 @@ lives under one home, ``OFFBOARD_HOME``, so the CLI finds the same state from an
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as SourceError
 
 ENV_PREFIX = "OFFBOARD_"
 
@@ -125,9 +127,18 @@ def describe_settings_error(exc: ValidationError, prefix: str = ENV_PREFIX) -> s
     return f"{name}: {error['msg']}{shown}; fix or unset it"
 
 
+def describe_source_error(exc: SourceError, prefix: str = ENV_PREFIX) -> str:
+    """pydantic-settings could not decode a value (lists and objects are JSON)."""
+    field = re.search(r'field "([^"]+)"', str(exc))
+    name = f"{prefix}{field.group(1).upper()}" if field else "a setting"
+    return f'{name}: not valid JSON (lists are JSON, e.g. ["a", "b"]); fix or unset it'
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     try:
         return Settings()  # type: ignore[call-arg]  # file settings are filled in from the home
     except ValidationError as exc:
         raise SettingsError(describe_settings_error(exc)) from None
+    except SourceError as exc:
+        raise SettingsError(describe_source_error(exc)) from None
