@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -36,14 +37,20 @@ def _setup() -> None:
 @app.command()
 @cli_errors
 def plan(
-    user: Annotated[str, typer.Argument(help="IAM user name")], as_json: JsonOption = False
+    user: Annotated[str, typer.Argument(help="IAM user name")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Save the plan for `run --plan FILE`.")
+    ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Show what offboarding USER would remove. Makes no mutating call."""
-    from tasks.inventory import take_inventory
+    from flows.saved_plan import save_plan, take_plan
 
-    validate_user_name(user)
-    summary = resolve_user(user)
-    inventory = take_inventory.fn(user)
+    taken = take_plan(user)  # unknown or protected: refused as `run` refuses
+    if out is not None:
+        saved = save_plan(out, taken)
+        typer.echo(f"offboard: plan saved to {out} (sha256 {saved.digest})", err=True)
+    summary, inventory = taken.user, taken.inventory
     if as_json:
         typer.echo(
             json.dumps(
@@ -73,7 +80,15 @@ OUTCOME_EXIT = {
 @app.command()
 @cli_errors
 def run(
-    user: Annotated[str, typer.Argument(help="IAM user name")],
+    user: Annotated[str | None, typer.Argument(help="IAM user name (or from --plan)")] = None,
+    plan_file: Annotated[
+        Path | None,
+        typer.Option("--plan", help="Remove exactly what this saved plan lists (plan --out)."),
+    ] = None,
+    replan: Annotated[
+        bool,
+        typer.Option("--replan", help="With --plan: proceed even if IAM changed (audited)."),
+    ] = False,
     reason: Annotated[str | None, typer.Option(help="Why the user is offboarded.")] = None,
     ticket: Annotated[str | None, typer.Option(help="Change or HR ticket id.")] = None,
     override_activity_guard: Annotated[
@@ -91,7 +106,9 @@ def run(
     Exit codes: 0 deleted, 1 a step failed, 2 refused (bad input, unknown or protected user),
     3 held by the activity guard (recently active, or the access review did not complete).
     """
-    validate_user_name(user)
+    from flows.saved_plan import plan_for_run
+
+    user, saved_plan = plan_for_run(user, plan_file, replan)
     if override_activity_guard and not (reason and reason.strip()):
         raise fail("--override-activity-guard needs --reason", 2)
     if not yes:
@@ -107,6 +124,8 @@ def run(
         reason=reason,
         ticket=ticket,
         override_activity_guard=override_activity_guard,
+        plan=saved_plan,
+        replan=replan,
     )
     if as_json:
         emit_json(report)

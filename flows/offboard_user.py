@@ -20,12 +20,14 @@ from flows.deletion import run_deletion
 from flows.guards import activity_hold, refusal
 from flows.report import OffboardingReport, Outcome, StepFailure
 from flows.report_artifact import publish_report
+from flows.saved_plan import check_plan
 from tasks.accounts import in_account
 from tasks.aws import current_account_id
 from tasks.errors import InvalidInputError, describe_failure
 from tasks.identity import caller_identity
 from tasks.inventory import take_inventory
 from tasks.models import validate_user_name
+from tasks.plan_file import SavedPlan
 from tasks.review import review_access
 from tasks.snapshot import SnapshotRef, take_snapshot
 from tasks.user import find_user
@@ -46,6 +48,8 @@ def offboard_user(
     ticket: str | None = None,
     override_activity_guard: bool = False,
     account_id: str | None = None,
+    plan: SavedPlan | None = None,
+    replan: bool = False,
 ) -> OffboardingReport | State[Any]:
     """Delete an IAM user the way the AWS CLI procedure does, or only plan it (``dry_run``).
 
@@ -53,9 +57,12 @@ def offboard_user(
     user) before any mutating call. When deletion cannot finish, the user is deactivated and the
     run ends Failed (outcome ``deactivated_pending_deletion``) so that it can be retried.
     With ``account_id``, the user is in that account, reached through its role (see
-    tasks.accounts).
+    tasks.accounts). With ``plan`` (a saved plan), the run is refused before any mutating call
+    if IAM has changed since the plan, unless ``replan``.
     """
-    report = _offboard(user_name, dry_run, reason, ticket, override_activity_guard, account_id)
+    report = _offboard(
+        user_name, dry_run, reason, ticket, override_activity_guard, account_id, plan, replan
+    )
     if report.outcome in FAILING_OUTCOMES:
         failure = report.failure
         where = f"{failure.step}: {failure.error_code} on {failure.action}" if failure else "-"
@@ -85,12 +92,16 @@ def _offboard(
     ticket: str | None,
     override_activity_guard: bool,
     account_id: str | None = None,
+    plan: SavedPlan | None = None,
+    replan: bool = False,
 ) -> OffboardingReport:
     if account_id is not None and current_account_id() != account_id:
         # Everything below, IAM calls and caller identity included, acts in that account.
         with in_account(account_id, str(flow_run.id) if flow_run.id else None) as scoped:
             # None: the engine's own account, reached with its own credentials.
-            return _offboard(user_name, dry_run, reason, ticket, override_activity_guard, scoped)
+            return _offboard(
+                user_name, dry_run, reason, ticket, override_activity_guard, scoped, plan, replan
+            )
     ensure_logging()
     validate_user_name(user_name)
     if override_activity_guard and not (reason and reason.strip()):
@@ -155,6 +166,10 @@ def _offboard(
         fields["inventory"] = inventory
         fields["inventory_api_calls"] = inventory.api_calls
         log.info("offboard.inventory", attachments=inventory.attachments(), dry_run=dry_run)
+        if plan is not None:
+            outdated = check_plan(plan, user, inventory, replan, audit)
+            if outdated is not None:
+                return finish("refused", failure=outdated)
 
         review = review_access(user, inventory)
         fields["review"] = review
