@@ -204,7 +204,7 @@ def restore(
     )
     if as_json:
         emit_json(report)
-    elif report.outcome != "refused":
+    elif report.outcome == "restored":
         render.print_restore(report)
     if report.failure is not None:
         raise fail(report.failure.message, RESTORE_EXIT[report.outcome])

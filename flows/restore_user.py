@@ -169,7 +169,9 @@ def target_refusal(
     would_be = base.model_copy(update={"user_name": user_name, "tags": snapshot.user.tags})
     refused = refusal(user_name, would_be, caller, settings)
     if refused is not None:
-        return refused.model_copy(update={"message": f"restore would make {refused.message}"})
+        return refused.model_copy(
+            update={"message": f"restore would create a protected principal: {refused.message}"}
+        )
     return None
 
 
@@ -286,13 +288,14 @@ def _write(
     def failed(step: str, exc: BaseException) -> RestoreReport:
         code, action, message = describe_failure(exc)
         audit.record(step, f"restore.{step}", "failed", error_code=code, message=message)
+        what = f"{code} on {action}" if action else str(code)
         done = _done_so_far(steps, existing is None and bool(steps), resumed)
         failure = StepFailure(
             step=step,
             error_code=code,
             action=action,
-            message=f"restore of {user_name} stopped at {step} ({code} on {action}: {message}); "
-            f"{done}; run the same restore again to finish",
+            message=f"restore of {user_name} stopped at {step} ({what}: {message}); {done}; "
+            "run the same restore again to finish",
         )
         return finish("failed", steps=tuple(steps), failure=failure)
 

@@ -25,9 +25,13 @@ POLICY_NAME_PATTERN = re.compile(r"[\w+=,.@-]{1,128}", re.ASCII)
 POLICY_ARN_PATTERN = re.compile(
     r"arn:aws(-[a-z]+)*:iam::([0-9]{12}|aws):policy(/[\x21-\x7E]+)*/[\w+=,.@-]{1,128}", re.ASCII
 )
-TAG_KEY_PATTERN = re.compile(r"[\w\s.:/=+\-@]{1,128}")
-TAG_VALUE_PATTERN = re.compile(r"[\w\s.:/=+\-@]{0,256}")
+TAG_KEY_PATTERN = re.compile(r"[\w .:/=+\-@]{1,128}")
+TAG_VALUE_PATTERN = re.compile(r"[\w .:/=+\-@]{0,256}")
 MAX_TAGS = 50
+# UploadSSHPublicKey takes ssh-rsa or PEM; UploadSigningCertificate PEM (both <= 16384 chars).
+SSH_KEY_PREFIXES = ("ssh-rsa ", "-----BEGIN ")
+CERTIFICATE_PREFIX = "-----BEGIN CERTIFICATE-----"
+MAX_BODY = 16384
 
 
 def path_problem(path: str) -> str | None:
@@ -69,6 +73,14 @@ def name_problems(snapshot: UserSnapshot, user_name: str) -> list[str]:
             problems.append(f"invalid tag key {tag.key!r}")
         elif not TAG_VALUE_PATTERN.fullmatch(tag.value):
             problems.append(f"invalid value for tag {tag.key!r}")
+    for key in inventory.ssh_public_keys:
+        body = (key.body or "").strip()
+        if key.body is not None and (not body.startswith(SSH_KEY_PREFIXES) or len(body) > MAX_BODY):
+            problems.append(f"invalid body of SSH public key {key.ssh_public_key_id}")
+    for cert in inventory.signing_certificates:
+        body = cert.body.strip()
+        if not body.startswith(CERTIFICATE_PREFIX) or len(body) > MAX_BODY:
+            problems.append(f"invalid body of signing certificate {cert.certificate_id}")
     return problems
 
 
@@ -85,13 +97,13 @@ def missing_references(snapshot: UserSnapshot) -> tuple[str, ...]:
     in the account, in words. Read calls only."""
     iam = iam_client()
     inventory = snapshot.inventory
-    arns = [p.policy_arn for p in inventory.attached_policies]
+    kinds = {p.policy_arn: "managed policy" for p in inventory.attached_policies}
     if snapshot.user.permissions_boundary_arn:
-        arns.append(snapshot.user.permissions_boundary_arn)
+        kinds.setdefault(snapshot.user.permissions_boundary_arn, "permissions boundary policy")
     missing: list[str] = []
-    for arn in dict.fromkeys(arns):
+    for arn, kind in kinds.items():
         if if_exists(lambda: iam.get_policy(PolicyArn=arn)) is None:  # noqa: B023  # called now
-            missing.append(f"managed policy {arn} does not exist")
+            missing.append(f"{kind} {arn} does not exist")
     for name in dict.fromkeys(g.group_name for g in inventory.groups):
         if if_exists(lambda: iam.get_group(GroupName=name, MaxItems=1)) is None:  # noqa: B023
             missing.append(f"group {name} does not exist")

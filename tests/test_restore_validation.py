@@ -153,6 +153,8 @@ BAD_NAMES: dict[str, Callable[[dict[str, Any]], None]] = {
         policy_arn="arn:aws:iam::123456789012:policy/../../x"
     ),
     "tag key aws:": lambda d: d["user"]["tags"].append({"key": "aws:owner", "value": "x"}),
+    "SSH key body": lambda d: d["inventory"]["ssh_public_keys"][0].update(body="rm -rf /"),
+    "certificate body": lambda d: d["inventory"]["signing_certificates"][0].update(body="x"),
 }
 
 
