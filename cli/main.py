@@ -169,6 +169,10 @@ def review(
         render.print_review(found)
 
 
+# Exit codes of restore: refused is a caller error (2), a write that failed is a failed run (1).
+RESTORE_EXIT = {"restored": 0, "refused": 2, "failed": 1}
+
+
 @app.command()
 @cli_errors
 def restore(
@@ -176,20 +180,53 @@ def restore(
     new_name: Annotated[
         str | None, typer.Option("--new-name", help="Recreate under another name.")
     ] = None,
+    into_account: Annotated[
+        str | None,
+        typer.Option(
+            "--into-account",
+            help="Restore a snapshot of another account into this one (the credentials' account).",
+        ),
+    ] = None,
+    into_existing: Annotated[
+        bool,
+        typer.Option(
+            "--into-existing",
+            help="Add the snapshot's access to a user that already exists (never a protected one).",
+        ),
+    ] = False,
+    reason: Annotated[str | None, typer.Option(help="Why the user is restored.")] = None,
+    ticket: Annotated[str | None, typer.Option(help="Change ticket id.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Recreate a user from SNAPSHOT; lists the credentials that must be issued anew."""
-    if new_name is not None:
-        validate_user_name(new_name)
-    from flows.restore_user import restore_user
+    """Recreate a user from SNAPSHOT; lists the credentials that must be issued anew.
+
+    The whole snapshot is checked before the first write. Exit codes: 0 restored, 1 a write
+    failed (the message names what was created; run the same restore again to finish),
+    2 refused (bad snapshot, another account, missing policy or group, existing or protected
+    user).
+    """
+    from flows.restore_user import restore_user, validate_restore_input
+    from tasks.restore_checks import check_names
     from tasks.snapshot import load_snapshot
 
-    load_snapshot(snapshot)  # a bad path or file is a usage error, before any IAM call
-    report = restore_user(snapshot_location=snapshot, new_name=new_name)
+    validate_restore_input(new_name, into_account)
+    # A bad path or file is a usage error, before any IAM call.
+    loaded = load_snapshot(snapshot)
+    check_names(loaded, new_name or loaded.user.user_name, snapshot)
+    report = restore_user(
+        snapshot_location=snapshot,
+        new_name=new_name,
+        into_account=into_account,
+        into_existing=into_existing,
+        reason=reason,
+        ticket=ticket,
+    )
     if as_json:
         emit_json(report)
-    else:
+    elif report.outcome == "restored":
         render.print_restore(report)
+    if report.failure is not None:
+        raise fail(report.failure.message, RESTORE_EXIT[report.outcome])
 
 
 @app.command()

@@ -13,9 +13,9 @@ from botocore.exceptions import ClientError
 from prefect import task
 
 from tasks.aws import count_calls, iam_client
-from tasks.errors import error_code
+from tasks.errors import OffboardError, error_code
 from tasks.frozen import Frozen
-from tasks.inline_policies import ensure_policy
+from tasks.inline_policies import current_document, ensure_policy
 from tasks.items import (
     AttachedPolicyItem,
     GroupItem,
@@ -23,12 +23,11 @@ from tasks.items import (
     SigningCertificateItem,
     SSHPublicKeyItem,
 )
-from tasks.models import UserSummary
+from tasks.models import Tag, UserSummary
 from tasks.runtime import retry_options
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
-    from mypy_boto3_iam.type_defs import TagTypeDef
 
 PERMISSIONS = (
     # Restore reads what is already there, so a repeat changes nothing.
@@ -56,6 +55,9 @@ class RestoreResult(Frozen):
     user_name: str
     restored: tuple[str, ...] = ()
     already_present: tuple[str, ...] = ()
+    # What a restore into an existing user overwrote: old tag values, the old boundary,
+    # inline policies whose document changed.
+    replaced: tuple[str, ...] = ()
     api_calls: int = 0
 
 
@@ -77,29 +79,79 @@ def _each(
     )
 
 
+class RestoreConflictError(OffboardError):
+    """The user appeared between the checks and CreateUser: restore does not merge into it."""
+
+
 @task(name="restore-user", task_run_name="restore-user:{user_name}", **retry_options())
-def recreate_user(user: UserSummary, user_name: str) -> RestoreResult:
-    """The user with its path, tags and permissions boundary."""
+def create_user_from(user: UserSummary, user_name: str) -> UserSummary:
+    """CreateUser with the recorded path; the new user as IAM describes it. Tags and boundary
+    are steps of their own, each audited, so a failure between them says exactly what exists."""
+    try:
+        created = iam_client().create_user(UserName=user_name, Path=user.path)["User"]
+    except ClientError as exc:
+        if error_code(exc) == "EntityAlreadyExists":
+            raise RestoreConflictError(
+                f"an IAM user named {user_name} was created by someone else during the "
+                "restore; nothing was merged into it"
+            ) from None
+        raise
+    return UserSummary(
+        user_name=created["UserName"],
+        user_id=created["UserId"],
+        arn=created["Arn"],
+        path=created["Path"],
+        create_date=created["CreateDate"],
+    )
+
+
+@task(name="restore-tags", task_run_name="restore-tags:{user_name}", **retry_options())
+def restore_tags(
+    user_name: str, wanted: tuple[Tag, ...], current: tuple[Tag, ...]
+) -> RestoreResult:
+    """TagUser with the recorded tags the user lacks or holds with another value."""
     iam = iam_client()
-
-    def put(_: str) -> bool:
-        tags: list[TagTypeDef] = [{"Key": t.key, "Value": t.value} for t in user.tags]
-        try:
-            iam.create_user(UserName=user_name, Path=user.path, Tags=tags)
-            created = True
-        except ClientError as exc:
-            if error_code(exc) != "EntityAlreadyExists":
-                raise
-            created = False
-            if tags:
-                iam.tag_user(UserName=user_name, Tags=tags)
-        if user.permissions_boundary_arn:
-            iam.put_user_permissions_boundary(
-                UserName=user_name, PermissionsBoundary=user.permissions_boundary_arn
+    now = {t.key: t.value for t in current}
+    changed = [t for t in wanted if now.get(t.key) != t.value]
+    replaced = [f"{t.key} (was {now[t.key]!r})" for t in changed if t.key in now]
+    with count_calls() as calls:
+        if changed:
+            iam.tag_user(
+                UserName=user_name, Tags=[{"Key": t.key, "Value": t.value} for t in changed]
             )
-        return created
+    return RestoreResult(
+        step="tags",
+        user_name=user_name,
+        restored=tuple(t.key for t in changed),
+        already_present=tuple(t.key for t in wanted if t not in changed),
+        replaced=tuple(replaced),
+        api_calls=calls.count,
+    )
 
-    return _each("user", user_name, [user_name], put)
+
+@task(
+    name="restore-permissions-boundary",
+    task_run_name="restore-boundary:{user_name}",
+    **retry_options(),
+)
+def restore_permissions_boundary(
+    user_name: str, wanted: str | None, current: str | None
+) -> RestoreResult:
+    """PutUserPermissionsBoundary unless the user already has the recorded one; a boundary the
+    snapshot lacks is left as it is (restore adds, it does not take away)."""
+    iam = iam_client()
+    with count_calls() as calls:
+        if wanted and wanted != current:
+            iam.put_user_permissions_boundary(UserName=user_name, PermissionsBoundary=wanted)
+    changed = bool(wanted and wanted != current)
+    return RestoreResult(
+        step="permissions_boundary",
+        user_name=user_name,
+        restored=(wanted,) if wanted and changed else (),
+        already_present=(wanted,) if wanted and not changed else (),
+        replaced=(current,) if changed and current else (),
+        api_calls=calls.count,
+    )
 
 
 @task(name="restore-groups", task_run_name="restore-groups:{user_name}", **retry_options())
@@ -122,11 +174,18 @@ def restore_inline_policies(
 ) -> RestoreResult:
     iam = iam_client()
     documents = {p.policy_name: p.document for p in policies}
+    replaced: list[str] = []
 
     def put(name: str) -> bool:
+        # A policy of this name with another document is overwritten: the audit record says so.
+        if current_document(iam, user_name, name) not in (None, documents[name]):
+            replaced.append(name)
         return ensure_policy(iam, user_name, name, documents[name] or {})
 
-    return _each("inline_policies", user_name, [p.policy_name for p in policies if p.document], put)
+    result = _each(
+        "inline_policies", user_name, [p.policy_name for p in policies if p.document], put
+    )
+    return result.model_copy(update={"replaced": tuple(replaced)})
 
 
 @task(

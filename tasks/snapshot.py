@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import UTC, datetime
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -19,6 +20,8 @@ from tasks.runtime import retry_options
 
 PERMISSIONS = ("iam:GetUserPolicy", "iam:GetSSHPublicKey", *snapshot_store.PERMISSIONS)
 SCHEMA_VERSION = 1
+# The snapshot formats this engine can read; a newer one may mean what it does not know.
+KNOWN_SCHEMA_VERSIONS = frozenset({SCHEMA_VERSION})
 
 
 class SnapshotError(OffboardError):
@@ -71,7 +74,8 @@ def complete_inventory(user_name: str, inventory: UserInventory) -> UserInventor
 def snapshot_location(user: UserSummary, taken_at: datetime, run_id: str | None) -> str:
     stamp = taken_at.strftime("%Y%m%dT%H%M%S%fZ")
     name = f"{stamp}-{run_id or 'local'}.json"
-    return snapshot_store.join(get_settings().snapshot_store, user.account_id, user.user_name, name)
+    folder = snapshot_store.folder_name(user.user_name)
+    return snapshot_store.join(get_settings().snapshot_store, user.account_id, folder, name)
 
 
 @task(name="take-snapshot", task_run_name="snapshot:{user.user_name}", **retry_options())
@@ -110,6 +114,15 @@ def load_snapshot(location: str) -> UserSnapshot:
         data = snapshot_store.read_bytes(location)
     except (OSError, ClientError, BotoCoreError) as exc:
         raise SnapshotError(f"cannot read snapshot {location}: {exc}") from exc
+    try:
+        version = json.loads(data).get("schema_version")
+    except (ValueError, AttributeError):
+        raise SnapshotError(f"{location} is not an offboard snapshot: not a JSON object") from None
+    if version not in KNOWN_SCHEMA_VERSIONS:
+        known = ", ".join(str(v) for v in sorted(KNOWN_SCHEMA_VERSIONS))
+        raise SnapshotError(
+            f"{location} has schema_version {version!r}; this engine reads version {known}"
+        )
     try:
         return UserSnapshot.model_validate_json(data)
     except ValueError as exc:

@@ -16,7 +16,21 @@ def _split_s3(location: str) -> tuple[str, str]:
     return bucket, key
 
 
+def folder_name(name: str) -> str:
+    """A folder for an IAM name that stays a folder of its own: IAM accepts names such as `.`
+    and `..` (and `.hidden`), which a path would read as "here", "up" or hide. A leading dot is
+    written `%2E`: IAM names never contain `%`, so no two names share a folder, and every
+    other name keeps the folder it always had."""
+    if name.startswith("."):
+        return f"%2E{name[1:]}"
+    return name
+
+
 def join(store: str, *parts: str) -> str:
+    """`store` with `parts` below it; a part that would leave its parent is refused."""
+    for part in parts:
+        if part in {"", ".", ".."} or "/" in part or "\\" in part:
+            raise ValueError(f"unsafe snapshot path segment {part!r}")
     if store.startswith("s3://"):
         return "/".join([store.rstrip("/"), *parts])
     return str(Path(store).joinpath(*parts))

@@ -260,7 +260,8 @@ def act_restore(world: World, found: tuple[str, str | None]) -> Outcome:
     location, new_name = found
     report = restore_user(snapshot_location=location, new_name=new_name)
     empty = [step.step for step in report.steps if not step.restored]
-    return Outcome(not empty, f"restored nothing for {empty}")
+    outcome = report_outcome(report.outcome == "restored" and not empty, report)
+    return Outcome(outcome.ok, f"{outcome.detail}; restored nothing for {empty}")
 
 
 def prepare_leave(world: World) -> str:
