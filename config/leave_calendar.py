@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError, model_validator
+
+# IAM compares aws:CurrentTime at whole seconds: a shorter window may never match at all.
+MIN_WINDOW = timedelta(seconds=1)
+
+
+def window_problem(start: datetime, end: datetime) -> str | None:
+    """What is wrong with a window from `start` to `end`, or None. The one rule for every
+    time-bounded deny: `offboard deactivate`, the flow's parameters and the leave calendar."""
+    if end <= start:
+        return f"end {_stamp(end)} is not after start {_stamp(start)}"
+    if end - start < MIN_WINDOW:
+        return f"the window from {_stamp(start)} to {_stamp(end)} is shorter than one second"
+    return None
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 class LeaveEntry(BaseModel):
@@ -23,10 +40,9 @@ class LeaveEntry(BaseModel):
     def _valid(self) -> LeaveEntry:
         if not (self.user or self.employee_id):
             raise ValueError("names neither user nor employee_id")
-        if self.end <= self.start:
-            raise ValueError(
-                f"end {self.end.isoformat()} is not after start {self.start.isoformat()}"
-            )
+        problem = window_problem(self.start, self.end)
+        if problem:
+            raise ValueError(problem)
         return self
 
     @property
