@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -82,8 +83,19 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOption = False,
     ) -> None:
         """Apply the leave calendar once: upcoming and current windows on, ended ones off."""
+        from config.leave_calendar import CalendarError, load_calendar
+        from config.settings import get_settings
         from flows.leave_sync import sync_leave_deactivations
 
+        settings = get_settings()
+        try:
+            # Read once before the flow starts, so that a bad file is one line, not a failed run.
+            load_calendar(
+                Path(calendar) if calendar else settings.leave_calendar,
+                settings.leave_calendar_max_bytes,
+            )
+        except CalendarError as exc:
+            raise fail(str(exc), 2) from None
         report = sync_leave_deactivations(calendar=calendar)
         if as_json:
             emit_json(report)

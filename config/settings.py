@@ -100,6 +100,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # None: JSON when stderr is not a terminal, console rendering when it is.
     log_json: bool | None = None
+    # The leave calendar is read whole into memory: a larger file is refused, not parsed.
+    leave_calendar_max_bytes: int = Field(default=1024 * 1024, ge=1, le=64 * 1024 * 1024)
 
     @model_validator(mode="before")
     @classmethod

@@ -16,6 +16,7 @@ from flows.guards import refusal
 from tasks.deactivation import (
     DeactivationChange,
     DenyWindow,
+    check_not_ended,
     disable_access_keys,
     put_deny_policy,
     reactivate_access_keys,
@@ -87,6 +88,8 @@ def _run(
 ) -> DeactivationReport:
     ensure_logging()
     validate_user_name(user_name)
+    # The model checks a window's shape; whether it is already over depends on when it runs.
+    check_not_ended(window)
     run_id = str(flow_run.id) if flow_run.id else None
     caller = caller_identity()
     user = find_user(user_name)

@@ -66,9 +66,10 @@ def sync_leave_deactivations(calendar: str | None = None) -> LeaveSyncReport:
     """For each window upcoming or current, ensure its time-bounded deny policy is on the user;
     when a window has ended, remove its policy if it is ours and unmodified."""
     ensure_logging()
-    path = Path(calendar) if calendar else get_settings().leave_calendar
+    settings = get_settings()
+    path = Path(calendar) if calendar else settings.leave_calendar
     try:
-        entries, problems = load_calendar(path)
+        entries, problems = load_calendar(path, settings.leave_calendar_max_bytes)
     except CalendarError as exc:
         raise InvalidInputError(str(exc)) from None
     run_id = str(flow_run.id) if flow_run.id else None

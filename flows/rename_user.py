@@ -20,7 +20,7 @@ from audit.trail import AuditTrailError, default_trail, read_records
 from config.logging import ensure_logging
 from config.settings import get_settings
 from flows.auditing import RunAudit, target_of
-from flows.guards import refusal
+from flows.guards import protected_name, refusal
 from flows.report import StepFailure
 from tasks.errors import InvalidInputError, describe_failure
 from tasks.frozen import Frozen
@@ -194,7 +194,7 @@ def rename_user(
         assert user is not None  # refusal() answers for an unknown user
         fields["user"] = user
         structlog.contextvars.bind_contextvars(account=user.account_id)
-        if new_name is not None and new_name in settings.protected_user_names:
+        if new_name is not None and protected_name(new_name, settings) is not None:
             # Policies may still name a protected user's ARN; nobody else may take that name.
             return refuse(
                 StepFailure(

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from prefect import task
 from pydantic import AwareDatetime, model_validator
 
+from config.leave_calendar import window_problem
 from tasks.aws import count_calls, iam_client
 from tasks.errors import InvalidInputError
 from tasks.frozen import Frozen
@@ -47,8 +48,13 @@ class DenyWindow(Frozen):
 
     @model_validator(mode="after")
     def _ordered(self) -> DenyWindow:
-        if self.start and self.end and self.end <= self.start:
-            raise ValueError(f"end {iam_time(self.end)} is not after start {iam_time(self.start)}")
+        # No ends at all would be an unconditional deny: that is `window=None`, said explicitly.
+        if self.start is None and self.end is None:
+            raise ValueError("a window needs a start or an end")
+        if self.start and self.end:
+            problem = window_problem(self.start, self.end)
+            if problem:
+                raise ValueError(problem)
         return self
 
     @property
@@ -79,15 +85,36 @@ def parse_time(text: str, what: str) -> datetime:
     return moment
 
 
-def make_window(start: str | None, end: str | None) -> DenyWindow | None:
+def make_window(
+    start: str | None, end: str | None, now: datetime | None = None
+) -> DenyWindow | None:
     """A window from command-line text; bad input raises InvalidInputError (one line)."""
     if start is None and end is None:
         return None
+    for option, text in (("--from", start), ("--until", end)):
+        if text is not None and not text.strip():
+            raise InvalidInputError(
+                f"{option} is empty: give an ISO 8601 timestamp with a zone, or leave it out"
+            )
     begin = parse_time(start, "--from") if start else None
     finish = parse_time(end, "--until") if end else None
-    if begin and finish and finish <= begin:
-        raise InvalidInputError(f"--until {end} is not after --from {start}")
-    return DenyWindow(start=begin, end=finish)
+    if begin and finish:
+        problem = window_problem(begin, finish)
+        if problem:
+            raise InvalidInputError(f"--from {start} --until {end}: {problem}")
+    window = DenyWindow(start=begin, end=finish)
+    check_not_ended(window, now)
+    return window
+
+
+def check_not_ended(window: DenyWindow | None, now: datetime | None = None) -> None:
+    """Refuse a window that has already ended: its deny would never apply, yet look done."""
+    moment = now or datetime.now(UTC)
+    if window is not None and window.end is not None and window.ended(moment):
+        raise InvalidInputError(
+            f"the window ended at {iam_time(window.end)}, before now ({iam_time(moment)}): "
+            "its deny would never apply"
+        )
 
 
 def deny_document(window: DenyWindow | None = None) -> dict[str, Any]:

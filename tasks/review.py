@@ -7,10 +7,14 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import structlog
+from botocore.exceptions import BotoCoreError, ClientError
 from prefect import task
+from prefect.context import TaskRunContext
 
 from config.settings import get_settings
 from tasks.aws import count_calls, iam_client
+from tasks.errors import describe_failure, is_transient
 from tasks.frozen import Frozen
 from tasks.models import UserInventory, UserSummary
 from tasks.runtime import retry_options
@@ -23,6 +27,7 @@ PERMISSIONS = (
     "iam:GetServiceLastAccessedDetails",
     "iam:GetAccessKeyLastUsed",
 )
+log = structlog.get_logger("offboard.review")
 # Polling IAM's report job: short first, then backing off to this ceiling.
 FIRST_POLL_SECONDS = 0.1
 MAX_POLL_SECONDS = 2.0
@@ -142,17 +147,39 @@ def _key_activity(iam: IAMClient, key_id: str, status: str) -> KeyActivity:
     )
 
 
+def _retries_left() -> bool:
+    """Whether Prefect will run this task again if it raises now (False outside a task run)."""
+    context = TaskRunContext.get()
+    if context is None:
+        return False
+    return context.task_run.run_count <= (context.task.retries or 0)
+
+
 @task(name="review-access", task_run_name="review:{user.user_name}", **retry_options())
 def review_access(user: UserSummary, inventory: UserInventory) -> AccessReview:
-    """Last activity overall, per service (with actions) and per access key."""
+    """Last activity overall, per service (with actions) and per access key.
+
+    A review IAM will not answer (throttled beyond the declared retries, access denied, any other
+    error) is returned incomplete with the reason: the activity guard then holds the user, since
+    nobody can say the user is idle."""
     iam = iam_client()
+    services: tuple[ServiceActivity, ...] = ()
+    keys: tuple[KeyActivity, ...] = ()
     with count_calls() as calls:
-        services, problem = _last_accessed_services(
-            iam, user.arn, get_settings().review_timeout_seconds
-        )
-        keys = tuple(
-            _key_activity(iam, key.access_key_id, key.status) for key in inventory.access_keys
-        )
+        try:
+            services, problem = _last_accessed_services(
+                iam, user.arn, get_settings().review_timeout_seconds
+            )
+            keys = tuple(
+                _key_activity(iam, key.access_key_id, key.status) for key in inventory.access_keys
+            )
+        except (ClientError, BotoCoreError) as exc:
+            if is_transient(exc) and _retries_left():
+                raise  # the task's declared retries take it from here
+            code, action, message = describe_failure(exc)
+            problem = f"{code} on {action or 'IAM'}: {message}"[:300]
+            services, keys = (), ()
+            log.warning("review.incomplete", user=user.user_name, error=code, action=action)
     return AccessReview(
         user_arn=user.arn,
         reviewed_at=datetime.now(UTC),

@@ -15,7 +15,13 @@ from flows.deactivation import deactivate_user, reactivate_user
 from flows.leave_sync import sync_leave_deactivations
 from flows.offboard_user import run_offboarding
 from sandbox.fixtures import create_loaded_user
-from tasks.deactivation import DENY_POLICY_NAME, DenyWindow, deny_document, iam_time
+from tasks.deactivation import (
+    DENY_POLICY_NAME,
+    DenyWindow,
+    deny_document,
+    iam_time,
+    put_deny_policy,
+)
 from tests.helpers import audit_records, iam_mutations, inject_client_error
 from tests.test_procedure import SEED
 
@@ -79,6 +85,17 @@ def test_cli_deactivate_untimed_and_timed(sandbox, iam, user_name):
         (["--until", "2030-01-01"], "has no time zone"),
         (["--from", "2030-02-01T00:00:00Z", "--until", "2030-01-01T00:00:00Z"], "is not after"),
         (["--from", "next tuesday"], "not an ISO 8601 timestamp"),
+        # A deny that would never apply, yet would report "done".
+        (["--until", "2020-01-01T00:00:00Z"], "the window ended at 2020-01-01T00:00:00Z"),
+        (["--from", "2019-01-01T00:00:00Z", "--until", "2020-01-01T00:00:00Z"], "ended at"),
+        # Empty text is not "no bound": the deny would become unconditional.
+        (["--from", "", "--until", ""], "--from is empty"),
+        (["--until", " "], "--until is empty"),
+        # IAM compares whole seconds: the deny might never match.
+        (
+            ["--from", "2030-01-01T00:00:00.100Z", "--until", "2030-01-01T00:00:00.900Z"],
+            "shorter than one second",
+        ),
     ],
 )
 def test_bad_windows_exit_2_with_no_mutating_call(sandbox, iam, user_name, args, message):
@@ -88,6 +105,34 @@ def test_bad_windows_exit_2_with_no_mutating_call(sandbox, iam, user_name, args,
     assert result.exit_code == 2
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert sandbox.requests.since(mark) == []
+
+
+def test_the_flow_refuses_an_ended_window_and_its_model_an_empty_or_sub_second_one(
+    sandbox, iam, user_name
+):
+    """A deployment run (the HR webhook's leave) gets the same rules as the command line."""
+    from prefect.exceptions import ParameterTypeError
+
+    from tasks.errors import InvalidInputError
+
+    create_loaded_user(iam, user_name)
+    mark = sandbox.requests.mark()
+    now = datetime.now(UTC)
+    with pytest.raises(InvalidInputError, match="would never apply"):
+        deactivate_user(user_name=user_name, window=DenyWindow(end=now - timedelta(seconds=1)))
+    for window in (
+        {"start": None, "end": None},
+        {"start": "2030-01-01T00:00:00Z", "end": "2030-01-01T00:00:00.5Z"},
+    ):
+        with pytest.raises(ParameterTypeError):
+            deactivate_user(user_name=user_name, window=window)
+    with pytest.raises(ValueError, match="needs a start or an end"):
+        DenyWindow()
+    assert iam_mutations(sandbox.requests.since(mark)) == []
+    assert DENY_POLICY_NAME not in iam.list_user_policies(UserName=user_name)["PolicyNames"]
+    # A window of a whole second, still ahead, is fine.
+    ahead = DenyWindow(start=now + timedelta(days=1), end=now + timedelta(days=1, seconds=1))
+    assert deactivate_user(user_name=user_name, window=ahead).outcome == "done"
 
 
 def test_reactivation_restores_exactly_the_prior_key_states(sandbox, iam, user_name):
@@ -316,5 +361,7 @@ def test_under_enforcement_a_timed_deny_blocks_only_inside_its_window(
     window = DenyWindow(
         start=now + timedelta(days=offsets[0]), end=now + timedelta(days=offsets[1])
     )
-    assert deactivate_user(user_name=user_name, window=window).outcome == "done"
+    # The policy as the engine writes it (the flow refuses to start an ended window; a leave
+    # policy stays on after its window ended until the next sync removes it).
+    assert put_deny_policy.fn(user_name, window).changed
     assert allowed(client) is not blocks
