@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     # None: JSON when stderr is not a terminal, console rendering when it is.
     log_json: bool | None = None
 
+    # Audit checkpoints: the Ed25519 key that signs them; default HOME/audit-signing-key.pem,
+    # created on first use (mode 0600).
+    audit_signing_key_file: Path | None = None
+
     @model_validator(mode="before")
     @classmethod
     def _files_under_home(cls, data: Any) -> Any:
