@@ -114,7 +114,7 @@ class CheckpointSigner:
         """Append the checkpoint for record ``seq`` to the log's checkpoint file; the caller
         holds the log's lock. A failed write leaves the file as it was."""
         checkpoint = sign_checkpoint(self.key(), seq, head)
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
         fd = os.open(checkpoint_path(log), flags, 0o640)
         try:
             size = os.fstat(fd).st_size
