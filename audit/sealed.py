@@ -10,6 +10,7 @@ the run's Prefect artifact or in S3 beside the snapshots, given as ``expect_head
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 from datetime import datetime
@@ -79,11 +80,12 @@ def read_checkpoints(log: Path) -> tuple[list[Checkpoint], str | None]:
     the log's shared lock, so that every checkpoint read seals a line already in the log."""
     path = checkpoint_path(log)
     try:
-        with log.open("rb") as held:
-            fcntl.flock(held.fileno(), fcntl.LOCK_SH)
+        with contextlib.ExitStack() as stack:
+            with contextlib.suppress(FileNotFoundError):
+                held = stack.enter_context(log.open("rb"))
+                fcntl.flock(held.fileno(), fcntl.LOCK_SH)
             with path.open("rb") as file:
-                size = os.fstat(file.fileno()).st_size
-                data = file.read(size)
+                data = file.read(os.fstat(file.fileno()).st_size)
     except FileNotFoundError:
         return [], None
     if not data:
@@ -135,8 +137,15 @@ def verify_sealed(
         return SealReport.model_validate(base | changes)
 
     if not chain.ok:
-        no_log = chain.first_bad_line is None and not checkpoints
-        return report("no_log" if no_log else "tampered", chain.problem, chain.first_bad_line)
+        if chain.first_bad_line is not None:
+            return report("tampered", chain.problem, chain.first_bad_line)
+        if not checkpoints:
+            return report("no_log", chain.problem)
+        # The log is gone (or unreadable) but its checkpoints are not.
+        sealed = checkpoints[-1].seq
+        return report(
+            "tampered", f"cut-off tail: checkpoints seal {sealed} records; {chain.problem}"
+        )
     if checkpoint_problem is not None:
         return report("tampered", checkpoint_problem)
     if walk.mismatch is not None:

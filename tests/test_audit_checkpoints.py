@@ -171,9 +171,7 @@ def test_removed_checkpoints_fail_with_the_key(log: Path, public_key: str) -> No
     assert "no signed checkpoint" in result.stderr
 
 
-def test_records_added_after_the_last_checkpoint_are_not_sealed(
-    log: Path, public_key: str
-) -> None:
+def test_records_added_after_the_last_checkpoint_are_not_sealed(log: Path, public_key: str) -> None:
     AuditTrail(log).append(event("mallory", 99))
 
     with_key = invoke("verify", str(log), "--public-key", public_key)
@@ -217,13 +215,20 @@ def test_verify_on_an_empty_or_missing_log_is_an_error_exit_2(tmp_path: Path) ->
         assert len(result.stderr.splitlines()) == 1
 
 
-def test_an_emptied_log_whose_checkpoints_remain_is_a_cut_off_tail(log: Path) -> None:
-    log.write_bytes(b"")
+@pytest.mark.parametrize("how", ["emptied", "deleted"])
+def test_a_log_emptied_or_deleted_beside_its_checkpoints_is_reported_tampered(
+    log: Path, how: str
+) -> None:
+    if how == "emptied":
+        log.write_bytes(b"")
+    else:
+        log.unlink()
 
     result = invoke("verify", str(log))
 
-    assert result.exit_code == 1
-    assert f"{RECORDS} missing from the end" in result.stderr
+    assert result.exit_code == 1, result.output
+    assert len(result.stderr.splitlines()) == 1
+    assert f"cut-off tail: checkpoints seal {RECORDS} records" in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -234,9 +239,7 @@ def test_an_emptied_log_whose_checkpoints_remain_is_a_cut_off_tail(log: Path) ->
         (["--expect-head", "abc"], "--expect-head: not a SHA-256 hash"),
     ],
 )
-def test_bad_verify_options_are_one_line_exit_2(
-    log: Path, args: list[str], problem: str
-) -> None:
+def test_bad_verify_options_are_one_line_exit_2(log: Path, args: list[str], problem: str) -> None:
     result = invoke("verify", str(log), *args)
 
     assert result.exit_code == 2
