@@ -13,12 +13,21 @@ import fcntl
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NoReturn
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from audit.checkpoint import (
+    Checkpoint,
+    CheckpointSigner,
+    checkpoint_path,
+    count_lines,
+    last_line,
+    parse_checkpoint,
+)
 from audit.records import (
     GENESIS_HASH,
     AuditEvent,
@@ -27,13 +36,20 @@ from audit.records import (
     content_hash,
     sha256_hex,
 )
+from audit.signing import SigningKeyError, signing_key_file
 from config.settings import get_settings
 
 _READ_CHUNK = 8192
+# A record line is a few hundred bytes; a first line longer than this is not one.
+_MAX_CHECKED_LINE = 1 << 20
 
 
 class AuditTrailError(Exception):
     """The log cannot be appended to or read as it stands; ``verify`` says why."""
+
+
+def verify_hint(path: Path) -> str:
+    return f"check it with 'offboard audit verify {path}'"
 
 
 class ChainReport(BaseModel):
@@ -73,11 +89,16 @@ def _lock_for(path: Path) -> threading.Lock:
 
 
 class AuditTrail:
-    """An append-only, hash-chained JSON-lines audit log at ``path``."""
+    """An append-only, hash-chained JSON-lines audit log at ``path``.
 
-    def __init__(self, path: Path | str) -> None:
+    With a ``signer``, every record is sealed by a signed checkpoint as it is written (see
+    audit.checkpoint), under the same lock, so the checkpoints always follow the log.
+    """
+
+    def __init__(self, path: Path | str, signer: CheckpointSigner | None = None) -> None:
         # Absolute now, so a later change of working directory does not move the log.
         self._path = Path(os.path.abspath(path))
+        self._signer = signer
 
     @property
     def path(self) -> Path:
@@ -90,8 +111,8 @@ class AuditTrail:
         """Write ``event`` as the next record and return it once it is on disk.
 
         Raises ``AuditTrailError`` when the last line is incomplete or not a record (the next
-        seq cannot be known), and ``OSError`` when the file cannot be written; a failed write
-        leaves the file as it was.
+        seq cannot be known) or the signing key cannot be used, and ``OSError`` when the file
+        cannot be written; a failed write leaves the log and its checkpoints as they were.
         """
         with _lock_for(self._path):
             fd = self._open()
@@ -106,13 +127,98 @@ class AuditTrail:
                 record = AuditRecord.seal(
                     event, seq=seq, time=datetime.now(UTC), prev_hash=prev_hash
                 )
-                self._write(fd, record.to_line() + b"\n", size)
+                line = record.to_line()
+                self._write(fd, line + b"\n", size)
+                if self._signer is not None:
+                    self._seal(fd, size, seq, sha256_hex(line))
                 if size == 0:
                     _fsync_directory(self._path.parent)
             finally:
                 # Closing the descriptor releases the flock.
                 os.close(fd)
         return record
+
+    def _seal(self, fd: int, size: int, seq: int, head: str) -> None:
+        assert self._signer is not None
+        try:
+            self._signer.seal(self._path, seq, head)
+        except BaseException as exc:
+            # An unsealed record would read as added behind the engine's back.
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+                os.fsync(fd)
+            if isinstance(exc, SigningKeyError):
+                raise AuditTrailError(str(exc)) from None
+            raise
+
+    def check_appendable(self) -> None:
+        """Raise ``AuditTrailError`` (one line naming the file and line) unless the next record
+        can extend this log: absent or empty, or a first and a last line that are sound records,
+        and checkpoints that seal no more than the log holds. Cheap: reads both ends only.
+        Also loads (or creates) the signing key, so a key problem shows before any work."""
+        if self._signer is not None:
+            try:
+                self._signer.key()
+            except SigningKeyError as exc:
+                raise AuditTrailError(str(exc)) from None
+        try:
+            with self._path.open("rb") as file:
+                fcntl.flock(file.fileno(), fcntl.LOCK_SH)
+                first = file.readline(_MAX_CHECKED_LINE)
+                tail = last_line(self._path)
+                sealed = last_line(checkpoint_path(self._path))
+        except FileNotFoundError:
+            first, tail, sealed = b"", None, last_line(checkpoint_path(self._path))
+        except OSError as exc:
+            raise AuditTrailError(
+                f"cannot read audit log {self._path}: {exc.strerror or exc}"
+            ) from None
+        last_seq = 0
+        if tail is not None:
+            opening = _parse_line(first.rstrip(b"\n"), first.endswith(b"\n"))
+            if isinstance(opening, str) or opening.seq != 1 or opening.prev_hash != GENESIS_HASH:
+                why = opening if isinstance(opening, str) else "not the first record of a log"
+                self._refuse(1, why)
+            closing = _parse_line(*tail)
+            if isinstance(closing, str):
+                self._refuse(count_lines(self._path), closing)
+            last_seq = closing.seq
+        # A checkpoint line torn by a crash is replaced by the next one; only a whole one counts.
+        if sealed is not None and sealed[1]:
+            checkpoint = parse_checkpoint(sealed[0])
+            where = checkpoint_path(self._path)
+            if isinstance(checkpoint, str):
+                raise AuditTrailError(
+                    f"checkpoint file {where} line {count_lines(where)}: {checkpoint}; "
+                    f"{verify_hint(self._path)}"
+                )
+            if checkpoint.seq > last_seq:
+                self._refuse(
+                    last_seq + 1,
+                    f"missing: its checkpoints seal {checkpoint.seq} records, it holds "
+                    f"{last_seq} (the end of the log was cut off)",
+                )
+            rewritten = tail is not None and checkpoint.head != sha256_hex(tail[0])
+            if checkpoint.seq == last_seq and rewritten:
+                self._refuse(last_seq, "does not match its signed checkpoint (rewritten)")
+
+    def latest_checkpoint(self) -> Checkpoint | None:
+        """The last signed checkpoint beside the log: the head to keep elsewhere as an anchor."""
+        try:
+            with self._path.open("rb") as file:
+                fcntl.flock(file.fileno(), fcntl.LOCK_SH)
+                sealed = last_line(checkpoint_path(self._path))
+        except FileNotFoundError:
+            return None
+        if sealed is None or not sealed[1]:
+            return None
+        checkpoint = parse_checkpoint(sealed[0])
+        return None if isinstance(checkpoint, str) else checkpoint
+
+    def _refuse(self, line: int, problem: str) -> NoReturn:
+        raise AuditTrailError(
+            f"audit log {self._path} line {line}: {problem}; {verify_hint(self._path)}"
+        )
 
     def _open(self) -> int:
         flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
@@ -222,9 +328,12 @@ def _parse_line(line: bytes, complete: bool) -> AuditRecord | str:
     return record
 
 
-def verify(path: Path | str) -> ChainReport:
+def verify(
+    path: Path | str, on_intact_line: Callable[[int, str], None] | None = None
+) -> ChainReport:
     """Check every line of the log at ``path``: its own hash, its seq and its link to the
-    line before. Stops at the first bad line."""
+    line before. Stops at the first bad line. ``on_intact_line(seq, line_hash)`` is called for
+    each line once it is known to be intact (the checkpoint check uses it)."""
     path = Path(path)
     records = 0
     head: str | None = None
@@ -244,12 +353,17 @@ def verify(path: Path | str) -> ChainReport:
                 # This line vouches for itself, so the line it links to is the one that changed.
                 problem = f"does not match the prev_hash in line {number} (the line was edited)"
                 return _broken(number - 1, problem, number - 2, before_head)
+            if number > 1 and on_intact_line is not None:
+                assert head is not None
+                on_intact_line(number - 1, head)
             records = number
             before_head, head = head, sha256_hex(line)
     except FileNotFoundError:
         return _unreadable(f"no audit log at {path}")
     except OSError as exc:
         return _unreadable(f"cannot read audit log at {path}: {exc.strerror or exc}")
+    if head is not None and on_intact_line is not None:
+        on_intact_line(records, head)
     return ChainReport(ok=True, records=records, head_hash=head, first_bad_line=None, problem=None)
 
 
@@ -279,5 +393,6 @@ def read_records(path: Path | str) -> Iterator[AuditRecord]:
 
 
 def default_trail() -> AuditTrail:
-    """The trail at the ``audit_log`` setting (``OFFBOARD_AUDIT_LOG``)."""
-    return AuditTrail(get_settings().audit_log)
+    """The trail at the ``audit_log`` setting (``OFFBOARD_AUDIT_LOG``), its records sealed with
+    the engine's signing key (``OFFBOARD_AUDIT_SIGNING_KEY_FILE``)."""
+    return AuditTrail(get_settings().audit_log, signer=CheckpointSigner(signing_key_file()))

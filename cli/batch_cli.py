@@ -21,7 +21,7 @@ from rich.progress import (
 from rich.table import Table
 
 from cli import render
-from cli.errors import JsonOption, cli_errors, emit_json, fail
+from cli.errors import JsonOption, cli_errors, emit_json, fail, writes_audit_trail
 from tasks.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -180,6 +180,7 @@ def _print_plan(plan: BatchPlan) -> None:
 def register(app: typer.Typer) -> None:
     @app.command()
     @cli_errors
+    @writes_audit_trail
     def batch(
         users_file: Annotated[
             Path | None,

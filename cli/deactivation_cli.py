@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from cli import render
-from cli.errors import JsonOption, cli_errors, emit_json, fail
+from cli.errors import JsonOption, cli_errors, emit_json, fail, writes_audit_trail
 from tasks.models import validate_user_name
 
 leave_app = typer.Typer(help="Leave windows from the calendar.", no_args_is_help=True)
@@ -36,6 +36,7 @@ def _finish(report: object, as_json: bool) -> None:
 def register(app: typer.Typer) -> None:
     @app.command()
     @cli_errors
+    @writes_audit_trail
     def deactivate(
         user: Annotated[str, typer.Argument(help="IAM user name")],
         start: Annotated[
@@ -62,6 +63,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     @cli_errors
+    @writes_audit_trail
     def reactivate(
         user: Annotated[str, typer.Argument(help="IAM user name")],
         reason: Annotated[str | None, typer.Option(help="Why (audited).")] = None,
@@ -76,6 +78,7 @@ def register(app: typer.Typer) -> None:
 
     @leave_app.command("sync")
     @cli_errors
+    @writes_audit_trail
     def leave_sync(
         calendar: Annotated[
             str | None, typer.Option(help="Calendar file (default: the leave_calendar setting).")

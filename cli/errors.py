@@ -11,10 +11,13 @@ import typer
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel
 
+from audit.trail import AuditTrailError
 from config.settings import SettingsError
 from tasks.errors import OffboardError, describe_failure
 
 F = TypeVar("F", bound=Callable[..., Any])
+# A torn or foreign audit log: nothing was changed; 'offboard audit verify' says more.
+AUDIT_TRAIL_EXIT = 4
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON only.")]
 
 
@@ -32,11 +35,29 @@ def cli_errors(command: F) -> F:
             return command(*args, **kwargs)
         except (OffboardError, SettingsError) as exc:
             raise fail(str(exc), 2) from None
+        except AuditTrailError as exc:
+            raise fail(str(exc), AUDIT_TRAIL_EXIT) from None
         except ClientError as exc:
             code, action, message = describe_failure(exc)
             raise fail(f"{code} on {action}: {message}", 1) from None
         except BotoCoreError as exc:
             raise fail(str(exc), 1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def writes_audit_trail(command: F) -> F:
+    """For commands that write the audit trail: refuse a torn or foreign log (exit 4, one
+    line) before the command's first AWS call, prompt or Prefect run. Dry runs write nothing
+    and are let through. Goes under ``cli_errors``."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not kwargs.get("dry_run"):
+            from audit.trail import default_trail
+
+            default_trail().check_appendable()
+        return command(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
 

@@ -1,6 +1,7 @@
 """``offboard``: plan, run and inspect IAM offboarding from the command line.
 
-Exit codes: 0 success, 1 the run failed, 2 usage or validation error (including unknown user).
+Exit codes: 0 success, 1 the run failed, 2 usage or validation error (including unknown user),
+4 the audit log is torn or not an audit log (refused before any AWS call; see 'audit verify').
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import typer
 
 from cli import batch_cli, deactivation_cli, rename_cli, render, runs_cli, webhook_cli
 from cli.audit_cli import audit_app
-from cli.errors import JsonOption, cli_errors, emit_json, fail
+from cli.errors import JsonOption, cli_errors, emit_json, fail, writes_audit_trail
 from config.logging import configure_logging
 from tasks.models import validate_user_name
 from tasks.user import resolve_user
@@ -79,6 +80,7 @@ OUTCOME_EXIT = {
 
 @app.command()
 @cli_errors
+@writes_audit_trail
 def run(
     user: Annotated[str | None, typer.Argument(help="IAM user name (or from --plan)")] = None,
     plan_file: Annotated[
@@ -104,7 +106,8 @@ def run(
     """Delete USER with every attachment, in the order of the AWS CLI procedure.
 
     Exit codes: 0 deleted, 1 a step failed, 2 refused (bad input, unknown or protected user),
-    3 held by the activity guard (recently active, or the access review did not complete).
+    3 held by the activity guard (recently active, or the access review did not complete),
+    4 the audit log is torn or not an audit log (nothing changed; see 'offboard audit verify').
     """
     from flows.saved_plan import plan_for_run
 
@@ -175,6 +178,7 @@ RESTORE_EXIT = {"restored": 0, "refused": 2, "failed": 1}
 
 @app.command()
 @cli_errors
+@writes_audit_trail
 def restore(
     snapshot: Annotated[str, typer.Argument(help="Snapshot path or s3:// URL.")],
     new_name: Annotated[

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from cli.errors import JsonOption, cli_errors, emit_json, fail
+from cli.errors import JsonOption, cli_errors, emit_json, fail, writes_audit_trail
 
 if TYPE_CHECKING:
     from flows.rename_user import RenameReport
@@ -30,6 +30,7 @@ def register(app: typer.Typer) -> None:
 
 
 @cli_errors
+@writes_audit_trail
 def rename(
     user: Annotated[str, typer.Argument(help="IAM user name")],
     new_name: Annotated[str | None, typer.Option("--new-name", help="The user's new name.")] = None,

@@ -103,6 +103,10 @@ class Settings(BaseSettings):
     # The leave calendar is read whole into memory: a larger file is refused, not parsed.
     leave_calendar_max_bytes: int = Field(default=1024 * 1024, ge=1, le=64 * 1024 * 1024)
 
+    # Audit checkpoints: the Ed25519 key that signs them; default HOME/audit-signing-key.pem,
+    # created on first use (mode 0600).
+    audit_signing_key_file: Path | None = None
+
     @model_validator(mode="before")
     @classmethod
     def _files_under_home(cls, data: Any) -> Any:

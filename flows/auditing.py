@@ -1,13 +1,21 @@
-"""Writes a run's state changes to the audit trail, with the run's context filled in once."""
+"""Writes a run's state changes to the audit trail, with the run's context filled in once,
+and publishes the trail's signed head when the run ends."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import structlog
+
 from audit.records import AuditEvent, AuditTarget, Outcome
 from audit.trail import AuditTrail, default_trail
+from config.settings import get_settings
 from flows.report import StepFailure
+from tasks.audit_anchor import write_anchor
+from tasks.errors import describe_failure
 from tasks.models import StepResult, UserSummary
+
+log = structlog.get_logger("offboard.audit")
 
 
 def target_of(user_name: str, user: UserSummary | None) -> AuditTarget:
@@ -29,6 +37,12 @@ class RunAudit:
     # Dry runs change nothing, so they write nothing.
     enabled: bool = True
     trail: AuditTrail = field(default_factory=default_trail)
+
+    def __post_init__(self) -> None:
+        # A torn or foreign log is refused here, before the run changes anything in IAM:
+        # AuditTrailError names the file and line.
+        if self.enabled:
+            self.trail.check_appendable()
 
     def record(
         self,
@@ -88,3 +102,26 @@ class RunAudit:
             resources=result.removed or result.already_absent,
             message=message,
         )
+
+
+def audit_head_markdown(run_id: str | None, trail: AuditTrail | None = None) -> str:
+    """The trail's signed head after a run, for the run's artifact; also put beside the
+    snapshots when they are in S3. Each copy is an anchor: a log later cut back or rewritten
+    no longer contains this head."""
+    head = (trail or default_trail()).latest_checkpoint()
+    if head is None:
+        return ""
+    lines = [
+        f"- audit head: record {head.seq}, sha256 `{head.head}`, signed by key `{head.key}` "
+        f"at {head.time.isoformat()} (check with `offboard audit verify --expect-head`)"
+    ]
+    try:
+        location = write_anchor(get_settings().snapshot_store, head, run_id)
+    except Exception as exc:  # the run's own outcome stands; the artifact says what is missing
+        code, action, message = describe_failure(exc)
+        log.warning("audit.anchor_failed", error=code, action=action, message=message)
+        lines.append(f"- audit head NOT kept beside the snapshots: {code} on {action}")
+    else:
+        if location is not None:
+            lines.append(f"- audit head kept at `{location}`")
+    return "\n".join(lines) + "\n"

@@ -6,6 +6,7 @@ import re
 
 from prefect.artifacts import create_markdown_artifact
 
+from flows.auditing import audit_head_markdown
 from flows.report import OffboardingReport
 
 
@@ -47,6 +48,6 @@ def report_markdown(report: OffboardingReport) -> str:
 def publish_report(report: OffboardingReport) -> None:
     create_markdown_artifact(
         key=artifact_key(report.user_name),
-        markdown=report_markdown(report),
+        markdown=report_markdown(report) + audit_head_markdown(report.run_id),
         description=f"offboarding {report.user_name}: {report.outcome}",
     )
