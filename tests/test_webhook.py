@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
+import re
 import socket
 import threading
 import time
@@ -953,3 +955,70 @@ def test_cli_settings_errors_are_one_line_exit_2(
     [line] = result.stderr.strip().splitlines()
     assert line.startswith(f"offboard: error: {message}"), line
     assert SECRET not in result.output
+
+
+# --- README's examples on the demo data ------------------------------------------------------
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _readme_webhook_blocks() -> dict[str, str]:
+    """The fenced blocks of README's HR webhook section, by language ("" for shell)."""
+    text = README.read_text()
+    section = text[text.index("### HR webhook") :]
+    section = section[: section.index("\n## ")]
+    blocks = re.findall(r"^```(\w*)\n(.*?)^```", section, flags=re.MULTILINE | re.DOTALL)
+    return {language: body for language, body in blocks}
+
+
+def test_readme_hr_event_examples_are_accepted_on_the_demo_users(
+    sandbox: object, iam: Any, tmp_path: Path
+) -> None:
+    """`offboard sandbox --seed-demo` users carry the employee ids README's examples use: the
+    JSON event, the Python signing example and the curl example each get 202, not 404."""
+    import subprocess
+
+    from sandbox.fixtures import DEMO_EMPLOYEE_IDS, seed_demo_users
+
+    seed_demo_users(iam)
+    tags = {
+        name: {t["Key"]: t["Value"] for t in iam.list_user_tags(UserName=name)["Tags"]}
+        for name in DEMO_EMPLOYEE_IDS
+    }
+    assert {name: t.get("employee_id") for name, t in tags.items()} == DEMO_EMPLOYEE_IDS
+    blocks = _readme_webhook_blocks()
+    dispatcher = RecordingDispatcher()
+    app = create_app(settings_for(tmp_path / "webhook.sqlite3"), dispatcher)
+
+    with serving(app) as port:
+        url = f"http://127.0.0.1:{port}/hr/events"
+        body = json.dumps(json.loads(blocks["json"])).encode()
+        from_json = httpx.post(
+            url,
+            content=body,
+            headers={"Content-Type": "application/json", **sign(SECRET, body)},
+            timeout=30,
+        )
+        printed: list[Any] = []
+        python_example = blocks["python"].replace("http://127.0.0.1:8787/hr/events", url)
+        exec(python_example, {"SECRET": SECRET, "print": printed.append})
+        curl = subprocess.run(
+            ["bash", "-c", blocks[""].replace("http://127.0.0.1:8787/hr/events", url)],
+            env={"PATH": os.environ["PATH"], "OFFBOARD_WEBHOOK_SECRET": SECRET},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert from_json.status_code == 202, from_json.text
+    [from_python] = printed
+    assert json.loads(from_python)["duplicate"] is False
+    assert curl.returncode == 0, curl.stderr
+    assert json.loads(curl.stdout)["duplicate"] is False
+    assert sorted((r.deployment, r.parameters["user_name"]) for r in dispatcher.runs) == sorted(
+        [
+            (TERMINATION_DEPLOYMENT, "alice.departed"),
+            (TERMINATION_DEPLOYMENT, "alice.departed"),
+            (RETURN_DEPLOYMENT, "bob.onleave"),
+        ]
+    )
