@@ -1,34 +1,43 @@
 """HR webhook receiver: signed HR events start offboarding, leave and return flow runs.
 
-``POST /hr/events`` checks, in this order, and creates nothing when a check fails: body size (413),
-signature and timestamp (401), JSON (400), schema (422), earlier delivery of the same event id
-(202 with the recorded runs, or 409 when the body differs), IAM users (404), then starts one flow
-run per IAM user (202). Sign a request with :func:`sign`.
+``POST /hr/events`` checks, in this order, and creates nothing when a check fails: content type
+(415), body size (413) and arrival within the body deadline (408), signature and timestamp (401),
+JSON without repeated keys (400), schema (422), earlier delivery of the same event id (202 with
+the recorded runs, or 409 when the body differs), IAM users (404), then starts one flow run per
+IAM user (202). Sign a request with :func:`sign`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, Any, Protocol
 
 import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import FastAPI, Header, HTTPException, Request
-from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from config.settings import get_settings
 from deploy.hr_events import HrEvent, RunRequest, plan_runs
-from deploy.idempotency import EventStore
-from tasks.errors import OffboardError, describe_failure
+from deploy.idempotency import EventStore, StoredEvent
+from deploy.webhook_body import MAX_BODY_BYTES, check_content_type, parse_event, read_body
+from deploy.webhook_settings import WebhookConfigError, WebhookSettings, load_settings
+from tasks.errors import describe_failure
+
+__all__ = [
+    "MAX_BODY_BYTES",
+    "DispatchError",
+    "PrefectDispatcher",
+    "WebhookConfigError",
+    "WebhookSettings",
+    "create_app",
+    "sign",
+]
 
 log = structlog.get_logger("offboard.webhook")
 
@@ -36,47 +45,7 @@ TIMESTAMP_HEADER = "X-Offboard-Timestamp"
 SIGNATURE_HEADER = "X-Offboard-Signature"
 # Older or newer timestamps are refused, so a captured request cannot be replayed later.
 TOLERANCE_SECONDS = 300
-# HR events are a few hundred bytes; anything this large is not one.
-MAX_BODY_BYTES = 64 * 1024
 TIMESTAMP_PATTERN = re.compile(r"[0-9]{1,12}")
-SECRET_MIN_LENGTH = 16
-
-
-class WebhookSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="OFFBOARD_", frozen=True, extra="ignore")
-
-    # Shared with the HR system; every request is signed with it.
-    webhook_secret: SecretStr = Field(min_length=SECRET_MIN_LENGTH)
-    # Received events and their flow runs; default HOME/webhook.sqlite3.
-    webhook_db: Path | None = None
-
-    def event_db(self) -> Path:
-        return self.webhook_db or get_settings().home / "webhook.sqlite3"
-
-
-class WebhookConfigError(OffboardError):
-    """The receiver cannot start with these settings."""
-
-
-def load_settings() -> WebhookSettings:
-    """WebhookSettings from the environment; a missing or short secret raises one line."""
-    try:
-        return WebhookSettings()  # type: ignore[call-arg]  # the secret comes from the environment
-    except ValidationError as exc:
-        error = exc.errors(include_url=False)[0]
-        name = "OFFBOARD_" + str(error["loc"][0]).upper() if error["loc"] else "settings"
-        if error["type"] == "missing" and name == "OFFBOARD_WEBHOOK_SECRET":
-            message = (
-                "OFFBOARD_WEBHOOK_SECRET is not set: the receiver needs the secret shared with "
-                "the HR system to verify events"
-            )
-        elif (
-            error["type"] in ("too_short", "string_too_short") and name == "OFFBOARD_WEBHOOK_SECRET"
-        ):
-            message = f"OFFBOARD_WEBHOOK_SECRET is shorter than {SECRET_MIN_LENGTH} characters"
-        else:
-            message = f"{name}: {error['msg']}"
-        raise WebhookConfigError(message) from None
 
 
 def _signature(secret: bytes, timestamp: str, body: bytes) -> str:
@@ -139,23 +108,6 @@ class ErrorDetail(BaseModel):
     detail: str
 
 
-def _printable(text: str) -> str:
-    # Field names from the request may hold lone surrogates, which JSON responses cannot carry.
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def _field_errors(exc: ValidationError) -> list[dict[str, Any]]:
-    # Without the input: it may be large, and it is the caller's own body.
-    return [
-        {
-            "type": error["type"],
-            "loc": ["body", *(_printable(p) if isinstance(p, str) else p for p in error["loc"])],
-            "msg": _printable(error["msg"]),
-        }
-        for error in exc.errors(include_url=False, include_context=False, include_input=False)
-    ]
-
-
 def _unauthorized(message: str) -> HTTPException:
     return HTTPException(status_code=401, detail=message)
 
@@ -173,28 +125,6 @@ def verify(
     expected = _signature(secret, timestamp, body).encode()
     if not hmac.compare_digest(expected, signature.encode("utf-8", "replace")):
         raise _unauthorized(f"{SIGNATURE_HEADER} does not match the body")
-
-
-def parse_event(body: bytes) -> HrEvent:
-    """400 for a body that is not JSON, 422 (field by field) for one that is not an event."""
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError and bad UTF-8 are ValueErrors
-        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-        raise HTTPException(status_code=400, detail=f"body is not JSON: {reason}") from None
-    try:
-        return HrEvent.model_validate(data)
-    except ValidationError as exc:
-        raise RequestValidationError(_field_errors(exc)) from None
-
-
-async def _read_body(request: Request) -> bytes:
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise HTTPException(status_code=413, detail=f"body is over {MAX_BODY_BYTES} bytes")
-    return bytes(body)
 
 
 def resolve_users(event: HrEvent, employee_tag_key: str) -> tuple[str, ...]:
@@ -225,6 +155,11 @@ def resolve_users(event: HrEvent, employee_tag_key: str) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
+# A delivery that finds the event claimed waits for it; this many rounds when claims keep
+# being released (each start failing) before it answers 503.
+CLAIM_ROUNDS = 3
+
+
 class Receiver:
     """What happens to a verified, valid event; runs in a worker thread (IAM, SQLite, Prefect)."""
 
@@ -234,31 +169,65 @@ class Receiver:
         self.employee_tag_key = employee_tag_key
 
     def accept(self, event: HrEvent) -> EventAccepted:
+        """Start the event's runs once; every other delivery, also a concurrent one, answers
+        ``duplicate: true`` with the same run ids."""
         digest = event.digest()
-        stored = self.store.get(event.event_id)
-        if stored is None:
-            try:
-                user_names = resolve_users(event, self.employee_tag_key)
-            except (ClientError, BotoCoreError) as exc:
-                raise HTTPException(status_code=503, detail=_iam_failure(exc)) from None
-            stored = self.store.claim(event.event_id, digest, user_names)
+        for _ in range(CLAIM_ROUNDS):
+            stored = self.store.get(event.event_id)
+            if stored is not None:
+                self._same_body(stored, digest)
+                if stored.flow_run_ids is not None:
+                    return self._duplicate(stored)
+                # The users stored with the claim, so a redelivery after a stop starts the same
+                # runs even when the user is gone by now.
+                user_names = stored.user_names
+            else:
+                try:
+                    user_names = resolve_users(event, self.employee_tag_key)
+                except (ClientError, BotoCoreError) as exc:
+                    raise HTTPException(status_code=503, detail=_iam_failure(exc)) from None
+            claim = self.store.claim(event.event_id, digest, user_names)
+            self._same_body(claim.stored, digest)
+            if claim.stored.flow_run_ids is not None:
+                return self._duplicate(claim.stored)
+            if claim.owned:
+                return self._start(event, claim.stored)
+            finished = self.store.wait_for_runs(event.event_id)
+            if finished is not None:
+                return self._duplicate(finished)
+        raise HTTPException(
+            status_code=503,
+            detail=f"event {event.event_id} is being started by another delivery; "
+            "deliver the event again",
+        )
+
+    @staticmethod
+    def _same_body(stored: StoredEvent, digest: str) -> None:
         if stored.body_sha256 != digest:
             raise HTTPException(
                 status_code=409,
-                detail=f"event {event.event_id} was received before with a different body",
+                detail=f"event {stored.event_id} was received before with a different body",
             )
-        if stored.flow_run_ids is not None:
-            log.info("webhook.duplicate", event_id=event.event_id, runs=stored.flow_run_ids)
-            return EventAccepted(
-                event_id=event.event_id, flow_run_ids=list(stored.flow_run_ids), duplicate=True
-            )
-        # The users stored with the claim, so a redelivery after a stop starts the same runs.
+
+    @staticmethod
+    def _duplicate(stored: StoredEvent) -> EventAccepted:
+        assert stored.flow_run_ids is not None
+        log.info("webhook.duplicate", event_id=stored.event_id, runs=stored.flow_run_ids)
+        return EventAccepted(
+            event_id=stored.event_id, flow_run_ids=list(stored.flow_run_ids), duplicate=True
+        )
+
+    def _start(self, event: HrEvent, stored: StoredEvent) -> EventAccepted:
         runs = plan_runs(event, stored.user_names, datetime.now(UTC))
         try:
             started = tuple(self.dispatcher.dispatch(run) for run in runs)
         except DispatchError as exc:
+            self.store.release(event.event_id)
             log.warning("webhook.dispatch_failed", event_id=event.event_id, error=str(exc))
             raise HTTPException(status_code=503, detail=f"{exc}; deliver the event again") from None
+        except BaseException:
+            self.store.release(event.event_id)
+            raise
         recorded = self.store.complete(event.event_id, started)
         log.info(
             "webhook.accepted",
@@ -295,10 +264,10 @@ def create_app(
     """The receiver; settings default to the environment, runs to Prefect deployments.
 
     Raises WebhookConfigError (one line) when the secret is missing."""
-    settings = settings or load_settings()
-    secret = settings.webhook_secret.get_secret_value().encode()
+    config = settings or load_settings()
+    secret = config.webhook_secret.get_secret_value().encode()
     receiver = Receiver(
-        EventStore(settings.event_db()),
+        EventStore(config.event_db()),
         dispatcher or PrefectDispatcher(),
         get_settings().employee_tag_key,
     )
@@ -322,11 +291,13 @@ def create_app(
         status_code=202,
         response_model=EventAccepted,
         responses={
-            400: _error("The body is not JSON."),
+            400: _error("The body is not JSON, or an object in it repeats a key."),
             401: _error("Missing or wrong signature, or a timestamp outside 5 minutes."),
             404: _error("No IAM user for the employee id or user name."),
+            408: _error("The body did not arrive in time; the connection is closed."),
             409: _error("The event id was received before with a different body."),
             413: _error("The body is too large."),
+            415: _error("The body is not declared as `application/json`."),
             503: _error("IAM or Prefect could not be reached; deliver the event again."),
         },
         openapi_extra=_request_body_schema(),
@@ -337,7 +308,8 @@ def create_app(
         signature: Annotated[str | None, Header(alias=SIGNATURE_HEADER)] = None,
     ) -> EventAccepted:
         """Start the flow runs for one HR event; a repeated event id returns the same runs."""
-        body = await _read_body(request)
+        check_content_type(request.headers.get("content-type"))
+        body = await read_body(request, config.webhook_body_timeout_seconds)
         try:
             verify(secret, timestamp, signature, body, time.time())
         except HTTPException as exc:

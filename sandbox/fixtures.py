@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CREDENTIAL_SERVICES",
+    "DEMO_EMPLOYEE_IDS",
     "DEMO_USERS",
     "LoadedUser",
     "certificate_pem",
@@ -44,6 +45,14 @@ DEMO_USERS: tuple[tuple[str, str, str], ...] = (
     ("bob.onleave", "/staff/", "finance"),
     ("carol.contractor", "/contractors/", "platform"),
 )
+# HR's employee ids of the demo users, in the tag README's examples and the example leave
+# calendar match them by (the default OFFBOARD_EMPLOYEE_TAG_KEY).
+DEMO_EMPLOYEE_TAG_KEY = "employee_id"
+DEMO_EMPLOYEE_IDS: dict[str, str] = {
+    "alice.departed": "E-1001",
+    "bob.onleave": "E-1002",
+    "carol.contractor": "E-1003",
+}
 
 FIXTURE_PASSWORD = "Sandbox-Passw0rd!"
 MFA_CODES = ("123456", "654321")
@@ -244,7 +253,11 @@ def seed_demo_users(iam: IAMClient) -> list[str]:
     names: list[str] = []
     for name, path, department in DEMO_USERS:
         if not _user_exists(iam, name):
-            tags = {"Department": department, "Fixture": "demo"}
+            tags = {
+                "Department": department,
+                "Fixture": "demo",
+                DEMO_EMPLOYEE_TAG_KEY: DEMO_EMPLOYEE_IDS[name],
+            }
             create_loaded_user(iam, name, path=path, tags=tags)
         names.append(name)
     return names

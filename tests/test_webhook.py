@@ -5,14 +5,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
+import re
+import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import typer
 from fastapi import FastAPI
@@ -74,8 +81,8 @@ class Receiver:
         )
 
 
-def settings_for(db: Path) -> WebhookSettings:
-    return WebhookSettings(webhook_secret=SecretStr(SECRET), webhook_db=db)
+def settings_for(db: Path, **values: Any) -> WebhookSettings:
+    return WebhookSettings(webhook_secret=SecretStr(SECRET), webhook_db=db, **values)
 
 
 @pytest.fixture
@@ -650,3 +657,368 @@ def test_prefect_runs_survive_a_lost_record(
         "reason": f"HR termination {payload['event_id']}",
         "ticket": payload["event_id"],
     }
+
+
+# --- Content type, body deadline, repeated keys and concurrent duplicates -------------------
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        None,
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "application/jsonp",
+        "application/json; charset=latin-1",
+        "multipart/form-data; boundary=x",
+    ],
+    ids=["none", "text", "form", "jsonp", "latin-1", "multipart"],
+)
+def test_a_body_not_declared_as_json_is_415_and_starts_nothing(
+    receiver: Receiver, employee: tuple[str, str], content_type: str | None
+) -> None:
+    payload = event(employee_id=employee[0])
+    body = json.dumps(payload).encode()
+    headers = sign(SECRET, body) | ({} if content_type is None else {"Content-Type": content_type})
+
+    refused = receiver.client.post("/hr/events", content=body, headers=headers)
+
+    assert refused.status_code == 415, refused.text
+    assert "application/json" in refused.json()["detail"]
+    assert refused.headers["connection"] == "close"
+    assert receiver.dispatcher.runs == []
+    # Nothing was recorded: the same event declared as JSON is the first delivery.
+    assert receiver.post(payload).json()["duplicate"] is False
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json; charset=utf-8", "Application/JSON", "application/json ;"]
+)
+def test_json_content_type_with_utf8_charset_or_other_case_is_accepted(
+    receiver: Receiver, employee: tuple[str, str], content_type: str
+) -> None:
+    body = json.dumps(event(employee_id=employee[0])).encode()
+
+    response = receiver.client.post(
+        "/hr/events", content=body, headers={"Content-Type": content_type, **sign(SECRET, body)}
+    )
+
+    assert response.status_code == 202, response.text
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"event_id": "hr-dup-1", "type": "return", "type": "termination", '
+        b'"iam_user_name": "USER", "effective_at": "2030-01-01T00:00:00Z"}',
+        b'{"event_id": "hr-dup-2", "type": "return", "iam_user_name": "someone-else", '
+        b'"iam_user_name": "USER", "effective_at": "2030-01-01T00:00:00Z"}',
+    ],
+    ids=["type-twice", "user-twice"],
+)
+def test_repeated_json_keys_are_400_and_start_nothing(
+    receiver: Receiver, employee: tuple[str, str], body: bytes
+) -> None:
+    """A sender may read the first value, json.loads reads the last: no reading is chosen."""
+    signed = body.replace(b"USER", employee[1].encode())
+
+    response = receiver.post(signed)
+
+    assert response.status_code == 400
+    detail = response.json()["detail"]
+    assert "repeats a JSON key" in detail
+    assert ("'type'" in detail) or ("'iam_user_name'" in detail)
+    assert receiver.dispatcher.runs == []
+
+
+def test_repeated_keys_in_a_nested_object_are_400_too(receiver: Receiver) -> None:
+    response = receiver.post(b'{"event_id": "x", "extra": {"a": 1, "a": 2}}')
+
+    assert response.status_code == 400
+    assert "'a'" in response.json()["detail"]
+
+
+@contextmanager
+def serving(app: FastAPI) -> Iterator[int]:
+    """The app under uvicorn on 127.0.0.1 (a free port), as `offboard webhook` serves it."""
+    import uvicorn
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    for _ in range(1000):  # bounded: at most ~20 s
+        if server.started or not thread.is_alive():
+            break
+        time.sleep(0.02)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        listener.close()
+
+
+def _read_until_closed(conn: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection (bounded reads)."""
+    received = b""
+    for _ in range(1000):
+        chunk = conn.recv(4096)
+        if not chunk:
+            return received
+        received += chunk
+    raise AssertionError(f"connection still open after {received[:200]!r}")
+
+
+def test_stalled_senders_are_answered_408_and_disconnected(
+    sandbox: object, tmp_path: Path, employee: tuple[str, str]
+) -> None:
+    """50 connections send their headers (and maybe part of the body), then nothing: each one
+    is answered 408 and closed by the server once the body deadline passes; the receiver still
+    serves a real event afterwards."""
+    dispatcher = RecordingDispatcher()
+    app = create_app(
+        settings_for(tmp_path / "webhook.sqlite3", webhook_body_timeout_seconds=0.5), dispatcher
+    )
+    body = json.dumps(event(employee_id=employee[0])).encode()
+    head = (
+        b"POST /hr/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        + b"".join(f"{k}: {v}\r\n".encode() for k, v in sign(SECRET, body).items())
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+    )
+
+    with serving(app) as port:
+        stalled = []
+        for index in range(50):
+            conn = socket.create_connection(("127.0.0.1", port), timeout=30)
+            # Half stop after the headers, half in the middle of the body.
+            conn.sendall(head if index % 2 else head + body[: len(body) // 2])
+            stalled.append(conn)
+        answers = []
+        for conn in stalled:
+            with conn:
+                answers.append(_read_until_closed(conn))
+        healthy = httpx.post(
+            f"http://127.0.0.1:{port}/hr/events",
+            content=body,
+            headers={"Content-Type": "application/json", **sign(SECRET, body)},
+            timeout=30,
+        )
+
+    assert len(answers) == 50
+    for answer in answers:
+        assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+        assert b"did not arrive within 0.5 seconds" in answer
+        assert b"connection: close" in answer.lower()
+    assert healthy.status_code == 202, healthy.text
+    assert len(dispatcher.runs) == 1
+
+
+@dataclass
+class GatedDispatcher(RecordingDispatcher):
+    """Holds the first start until every delivery has claimed the event (bounded wait)."""
+
+    gate: threading.Event = field(default_factory=threading.Event)
+
+    def dispatch(self, run: RunRequest) -> str:
+        self.gate.wait(timeout=60)
+        return super().dispatch(run)
+
+
+def test_twenty_concurrent_deliveries_start_one_run_and_one_says_not_duplicate(
+    sandbox: object, tmp_path: Path, employee: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from deploy.idempotency import EventStore
+
+    deliveries = 20
+    dispatcher = GatedDispatcher()
+    claims: list[str] = []
+    lock = threading.Lock()
+    claim = EventStore.claim
+
+    def counting_claim(self: EventStore, *args: Any) -> Any:
+        with lock:
+            claims.append(args[0])
+            if len(claims) == deliveries:
+                dispatcher.gate.set()
+        return claim(self, *args)
+
+    monkeypatch.setattr(EventStore, "claim", counting_claim)
+    app = create_app(settings_for(tmp_path / "webhook.sqlite3"), dispatcher)
+    body = json.dumps(event(employee_id=employee[0])).encode()
+    start = threading.Barrier(deliveries)
+
+    def deliver() -> Any:
+        start.wait(timeout=30)
+        return httpx.post(
+            f"http://127.0.0.1:{port}/hr/events",
+            content=body,
+            headers={"Content-Type": "application/json", **sign(SECRET, body)},
+            timeout=60,
+        )
+
+    with serving(app) as port, ThreadPoolExecutor(deliveries) as pool:
+        responses = list(pool.map(lambda _: deliver(), range(deliveries)))
+
+    assert [r.status_code for r in responses] == [202] * deliveries, [r.text for r in responses]
+    answers = [r.json() for r in responses]
+    assert sorted(a["duplicate"] for a in answers) == [False] + [True] * (deliveries - 1)
+    assert len({tuple(a["flow_run_ids"]) for a in answers}) == 1
+    assert len(dispatcher.runs) == 1
+    assert len(claims) == deliveries  # every delivery raced for the claim
+
+
+def test_a_claim_left_by_a_stopped_receiver_is_started_by_the_next_delivery(
+    make_receiver: Callable[..., Receiver], employee: tuple[str, str], tmp_path: Path
+) -> None:
+    """The receiver stopped between claiming and starting: once the claim's lease has run
+    out, a redelivery starts the runs (for the users of the claim) and says so."""
+    from deploy.hr_events import HrEvent
+    from deploy.idempotency import EventStore
+
+    employee_id, user = employee
+    payload = event(employee_id=employee_id)
+    db = tmp_path / "webhook.sqlite3"
+    stopped = EventStore(db, lease_seconds=0).claim(
+        payload["event_id"], HrEvent.model_validate(payload).digest(), (user,)
+    )
+    assert stopped.owned
+
+    response = make_receiver(db).post(payload)
+
+    assert response.status_code == 202, response.text
+    assert response.json()["duplicate"] is False
+    assert EventStore(db).get(payload["event_id"]).flow_run_ids == tuple(  # type: ignore[union-attr]
+        response.json()["flow_run_ids"]
+    )
+
+
+# --- Settings: body deadline and the secret from a file --------------------------------------
+
+
+def test_secret_from_a_file(
+    no_secret: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from deploy.webhook_settings import load_settings
+
+    secret_file = tmp_path / "webhook_secret"
+    secret_file.write_text(SECRET + "\n")
+    monkeypatch.setenv("OFFBOARD_WEBHOOK_SECRET_FILE", str(secret_file))
+
+    settings = load_settings()
+
+    assert settings.webhook_secret.get_secret_value() == SECRET
+    assert settings.webhook_body_timeout_seconds == 10
+
+
+@pytest.mark.parametrize(
+    ("environment", "message"),
+    [
+        (
+            {"OFFBOARD_WEBHOOK_SECRET_FILE": "{missing}"},
+            "OFFBOARD_WEBHOOK_SECRET_FILE: cannot read",
+        ),
+        (
+            {"OFFBOARD_WEBHOOK_SECRET_FILE": "{file}", "OFFBOARD_WEBHOOK_SECRET": SECRET},
+            "set OFFBOARD_WEBHOOK_SECRET or OFFBOARD_WEBHOOK_SECRET_FILE, not both",
+        ),
+        (
+            {"OFFBOARD_WEBHOOK_SECRET_FILE": "{short}"},
+            "OFFBOARD_WEBHOOK_SECRET is shorter than 16 characters",
+        ),
+        (
+            {"OFFBOARD_WEBHOOK_SECRET": SECRET, "OFFBOARD_WEBHOOK_BODY_TIMEOUT_SECONDS": "0"},
+            "OFFBOARD_WEBHOOK_BODY_TIMEOUT_SECONDS: Input should be greater than 0",
+        ),
+    ],
+    ids=["missing-file", "both", "short-file", "zero-deadline"],
+)
+def test_cli_settings_errors_are_one_line_exit_2(
+    no_secret: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    environment: dict[str, str],
+    message: str,
+) -> None:
+    files = {"missing": tmp_path / "absent", "file": tmp_path / "s", "short": tmp_path / "short"}
+    files["file"].write_text(SECRET)
+    files["short"].write_text("tooshort\n")
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value.format(**files))
+
+    result = CliRunner().invoke(_cli(), ["webhook"])
+
+    assert result.exit_code == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"offboard: error: {message}"), line
+    assert SECRET not in result.output
+
+
+# --- README's examples on the demo data ------------------------------------------------------
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _readme_webhook_blocks() -> dict[str, str]:
+    """The fenced blocks of README's HR webhook section, by language ("" for shell)."""
+    text = README.read_text()
+    section = text[text.index("### HR webhook") :]
+    section = section[: section.index("\n## ")]
+    blocks = re.findall(r"^```(\w*)\n(.*?)^```", section, flags=re.MULTILINE | re.DOTALL)
+    return {language: body for language, body in blocks}
+
+
+def test_readme_hr_event_examples_are_accepted_on_the_demo_users(
+    sandbox: object, iam: Any, tmp_path: Path
+) -> None:
+    """`offboard sandbox --seed-demo` users carry the employee ids README's examples use: the
+    JSON event, the Python signing example and the curl example each get 202, not 404."""
+    import subprocess
+
+    from sandbox.fixtures import DEMO_EMPLOYEE_IDS, seed_demo_users
+
+    seed_demo_users(iam)
+    tags = {
+        name: {t["Key"]: t["Value"] for t in iam.list_user_tags(UserName=name)["Tags"]}
+        for name in DEMO_EMPLOYEE_IDS
+    }
+    assert {name: t.get("employee_id") for name, t in tags.items()} == DEMO_EMPLOYEE_IDS
+    blocks = _readme_webhook_blocks()
+    dispatcher = RecordingDispatcher()
+    app = create_app(settings_for(tmp_path / "webhook.sqlite3"), dispatcher)
+
+    with serving(app) as port:
+        url = f"http://127.0.0.1:{port}/hr/events"
+        body = json.dumps(json.loads(blocks["json"])).encode()
+        from_json = httpx.post(
+            url,
+            content=body,
+            headers={"Content-Type": "application/json", **sign(SECRET, body)},
+            timeout=30,
+        )
+        printed: list[Any] = []
+        python_example = blocks["python"].replace("http://127.0.0.1:8787/hr/events", url)
+        exec(python_example, {"SECRET": SECRET, "print": printed.append})
+        curl = subprocess.run(
+            ["bash", "-c", blocks[""].replace("http://127.0.0.1:8787/hr/events", url)],
+            env={"PATH": os.environ["PATH"], "OFFBOARD_WEBHOOK_SECRET": SECRET},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert from_json.status_code == 202, from_json.text
+    [from_python] = printed
+    assert json.loads(from_python)["duplicate"] is False
+    assert curl.returncode == 0, curl.stderr
+    assert json.loads(curl.stdout)["duplicate"] is False
+    assert sorted((r.deployment, r.parameters["user_name"]) for r in dispatcher.runs) == sorted(
+        [
+            (TERMINATION_DEPLOYMENT, "alice.departed"),
+            (TERMINATION_DEPLOYMENT, "alice.departed"),
+            (RETURN_DEPLOYMENT, "bob.onleave"),
+        ]
+    )
