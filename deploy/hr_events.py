@@ -23,6 +23,8 @@ from pydantic import (
     field_validator,
 )
 
+from config.leave_calendar import window_problem
+
 EventType = Literal["termination", "leave", "return"]
 
 # Deployments started per event type ("flow name/deployment name").
@@ -151,8 +153,12 @@ class HrEvent(BaseModel):
         if kind != "leave" and value is not None:
             raise ValueError(f"{info.field_name} is only for a leave, not a {kind}")
         start = info.data.get("start")
-        if info.field_name == "end" and value is not None and start is not None and value <= start:
-            raise ValueError("end must be after start")
+        if info.field_name == "end" and value is not None and start is not None:
+            problem = window_problem(start, value)
+            if problem is not None:
+                raise ValueError(problem)
+            if value <= datetime.now(UTC):
+                raise ValueError("the leave has already ended: nothing to deactivate")
         return value
 
     def digest(self) -> str:

@@ -416,6 +416,24 @@ def test_oversized_body_is_413(receiver: Receiver) -> None:
             ),
             ["body", "end"],
         ),
+        (
+            event(
+                type="leave",
+                employee_id="E1",
+                start="2030-06-01T00:00:00Z",
+                end="2030-06-01T00:00:00.500000Z",
+            ),
+            ["body", "end"],
+        ),
+        (
+            event(
+                type="leave",
+                employee_id="E1",
+                start="2019-06-01T00:00:00Z",
+                end="2020-01-01T00:00:00Z",
+            ),
+            ["body", "end"],
+        ),
         (event(employee_id="E1", start="2030-06-01T00:00:00Z"), ["body", "start"]),
         (event(type="fired", employee_id="E1"), ["body", "type"]),
         (event(iam_user_name="bad name!"), ["body", "iam_user_name"]),
@@ -434,6 +452,8 @@ def test_oversized_body_is_413(receiver: Receiver) -> None:
         "out-of-range",
         "leave-without-end",
         "end-not-after-start",
+        "sub-second-window",
+        "leave-already-ended",
         "window-on-termination",
         "bad-type",
         "bad-user-name",
