@@ -36,7 +36,8 @@ def table(
 ) -> Table:
     """A table whose cells wrap instead of being cut with an ellipsis; ``numbers`` are
     right-aligned columns after ``columns``."""
-    made = Table(title=title, title_justify="left")
+    # At least as wide as the title, which names the user's ARN: a title wraps to the table.
+    made = Table(title=title, title_justify="left", min_width=len(title) if title else None)
     for column in columns:
         made.add_column(column, overflow="fold")
     for column in numbers:
