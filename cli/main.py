@@ -49,6 +49,7 @@ def _show_version(value: bool) -> None:
 
 
 @app.callback()
+@cli_errors
 def _setup(
     _version: Annotated[
         bool,
