@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -30,6 +29,9 @@ from audit.signing import (
     signing_key_file,
 )
 from audit.trail import AuditTrailError, read_records
+from cli.console import console
+from cli.console import table as make_table
+from cli.options import OutputOption, wants_json
 from config.settings import get_settings
 
 audit_app = typer.Typer(
@@ -160,8 +162,10 @@ def show_command(
         str | None, typer.Option("--user", metavar="NAME", help="Only records about this user.")
     ] = None,
     as_json: JsonOption = False,
+    output: OutputOption = None,
 ) -> None:
     """List the audit records, oldest first. Does not check the chain; see 'verify'."""
+    as_json = wants_json(output, as_json)
     path = _log_path(file)
     try:
         records = [
@@ -182,13 +186,15 @@ def show_command(
     if not records:
         typer.echo("no audit records")
         return
-    Console().print(_records_table(records))
+    console.print(_records_table(records))
 
 
 def _records_table(records: list[AuditRecord]) -> Table:
-    table = Table()
-    for column in ("time", "run", "user", "step", "action", "outcome", "resources", "error"):
-        table.add_column(column, justify="right" if column == "resources" else "left")
+    # Full run ids and times: they are pasted into `audit show --run` and `rerun`.
+    table = make_table(
+        columns=("time", "run", "user", "step", "action", "outcome"), numbers=("resources",)
+    )
+    table.add_column("error", overflow="fold")
     for record in records:
         # Text cells: names and messages from IAM must not be read as rich markup.
         table.add_row(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -21,11 +20,21 @@ from rich.progress import (
 from rich.table import Table
 
 from cli import render
-from cli.errors import JsonOption, cli_errors, emit_json, fail, writes_audit_trail
+from cli.errors import (
+    JsonOption,
+    cli_errors,
+    confirm_or_exit,
+    emit_json,
+    fail,
+    terminal_input,
+    writes_audit_trail,
+)
+from cli.options import OutputOption, ProfileOption, RegionOption, wants_json
 from tasks.errors import InvalidInputError
 
 if TYPE_CHECKING:
     from flows.batch_models import BatchPlan, BatchReport, BatchSelection, BatchUser
+    from flows.report import OffboardingReport
 
 # The worst category present decides: a failed user, then a held one, then a refused or unknown
 # one. Protected principals are left out on purpose and do not count against the batch.
@@ -78,9 +87,12 @@ def _selection(
 class _ProgressBar:
     """A rich progress bar on stderr, fed by the batch from its worker threads."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, dry_run: bool = False) -> None:
+        self._label = "planning" if dry_run else "offboarding"
+        # A dry run deletes nothing: its finished users are "planned", never "done".
+        self._done = "planned" if dry_run else "done"
         self._progress = Progress(
-            TextColumn("offboarding"),
+            TextColumn(self._label),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[status]}"),
@@ -101,14 +113,14 @@ class _ProgressBar:
     def _status(self) -> str:
         c = self._counts
         return (
-            f"[green]done {c['done']}[/green] / [red]failed {c['failed']}[/red] / "
+            f"[green]{self._done} {c['done']}[/green] / [red]failed {c['failed']}[/red] / "
             f"[yellow]held {c['held']}[/yellow]"
         )
 
     def planned(self, plan: BatchPlan) -> None:
         with self._lock:
             self._task = self._progress.add_task(
-                "offboarding", total=len(plan.users), status=self._status()
+                self._label, total=len(plan.users), status=self._status()
             )
 
     def finished(self, user: BatchUser) -> None:
@@ -120,20 +132,36 @@ class _ProgressBar:
                 self._progress.update(self._task, advance=1, status=self._status())
 
 
+def _would_remove(result: OffboardingReport) -> str:
+    """What a dry run found to remove, counted per kind, e.g. 'access keys 2, groups 1'."""
+    if result.inventory is None:
+        return ""
+    found = result.inventory.attachments()
+    counts = [f"{render.SHORT_LABELS.get(kind, kind)} {len(ids)}" for kind, ids in found.items()]
+    return ", ".join([*counts, "the user"])
+
+
 def summary_table(report: BatchReport) -> Table:
-    table = Table(title=f"Offboarding batch: {report.selection.describe()}", title_justify="left")
-    for column in ("account", "user", "outcome", "detail"):
-        table.add_column(column)
-    table.add_column("API calls", justify="right")
+    heading = "Offboarding batch (dry run)" if report.dry_run else "Offboarding batch"
+    detail_column = "would remove" if report.dry_run else "detail"
+    table = render.table(
+        f"{heading}: {report.selection.describe()}",
+        ("account", "user", "outcome", detail_column),
+        ("API calls",),
+    )
     styles = {"done": "green", "failed": "red", "held": "yellow", "refused": "red"}
     for item in report.users:
         result = item.report
         failure = result.failure
-        detail = (
-            f"{failure.step}: {failure.error_code} on {failure.action or '-'}: {failure.message}"
-            if failure
-            else (result.snapshot.location if result.snapshot else "")
-        )
+        if failure:
+            detail = (
+                f"{failure.step}: {failure.error_code} on {failure.action or '-'}: "
+                f"{failure.message}"
+            )
+        elif report.dry_run:
+            detail = _would_remove(result)
+        else:
+            detail = result.snapshot.location if result.snapshot else ""
         style = styles[item.category]
         table.add_row(
             item.account_id,
@@ -166,10 +194,15 @@ def exit_code(report: BatchReport) -> int:
     return 0
 
 
+def totals_line(report: BatchReport) -> str:
+    """The totals under the table; a dry run's users are planned, not done."""
+    names = {"done": "planned"} if report.dry_run else {}
+    counts = ", ".join(f"{names.get(name, name)} {n}" for name, n in report.totals.items())
+    return f"totals{' (dry run, nothing changed)' if report.dry_run else ''}: {counts}"
+
+
 def _print_plan(plan: BatchPlan) -> None:
-    table = Table(title="Users to offboard", title_justify="left")
-    for column in ("account", "user", "arn"):
-        table.add_column(column)
+    table = render.table("Users to offboard", ("account", "user", "arn"))
     for planned in plan.users:
         table.add_row(planned.user.account_id, planned.user.user_name, planned.user.arn)
     render.console.print(table)
@@ -219,26 +252,29 @@ def register(app: typer.Typer) -> None:
         reason: Annotated[str | None, typer.Option(help="Why the users are offboarded.")] = None,
         ticket: Annotated[str | None, typer.Option(help="Change or HR ticket id.")] = None,
         as_json: JsonOption = False,
+        output: OutputOption = None,
+        profile: ProfileOption = None,
+        region: RegionOption = None,
     ) -> None:
         """Offboard every selected user, several at a time, under one IAM call rate.
 
         Protected principals are left out and reported. Exit codes: 0 every user done,
         1 a user failed or an account could not be searched, 2 bad input, too many users
         without --allow-large-batch, or a user refused or not found, 3 a user held by the
-        activity guard.
+        activity guard, 5 not confirmed at the prompt (nothing changed).
         """
+        as_json = wants_json(output, as_json)
         from flows.offboard_batch import check_batch_size, plan_batch, reporting_progress, run_batch
 
         selection = _selection(users_file, tag, group, employee_id)
         if not yes and not dry_run:
-            if not sys.stdin.isatty():
+            if not terminal_input():
                 raise fail("refusing to offboard without --yes when not run from a terminal", 2)
             plan = plan_batch(selection)
             _print_plan(plan)
             check_batch_size(len(plan.users), allow_large_batch)
-            typer.confirm(
-                f"Delete these {len(plan.users)} IAM users and everything attached to them?",
-                abort=True,
+            confirm_or_exit(
+                f"Delete these {len(plan.users)} IAM users and everything attached to them?"
             )
         parameters = {
             "dry_run": dry_run,
@@ -250,11 +286,11 @@ def register(app: typer.Typer) -> None:
             report = run_batch(selection, **parameters)
             emit_json(report)
         else:
-            with _ProgressBar(Console(stderr=True)) as bar, reporting_progress(bar):
+            bar = _ProgressBar(Console(stderr=True), dry_run=dry_run)
+            with bar, reporting_progress(bar):
                 report = run_batch(selection, **parameters)
             render.console.print(summary_table(report))
-            totals = ", ".join(f"{name} {count}" for name, count in report.totals.items())
-            render.console.print(f"totals: {totals}")
+            render.console.print(totals_line(report))
         for failure in report.account_failures:
             typer.echo(
                 f"offboard: account {failure.account_id or '-'}: "

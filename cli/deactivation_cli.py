@@ -10,6 +10,7 @@ from rich.table import Table
 
 from cli import render
 from cli.errors import JsonOption, cli_errors, emit_json, fail, writes_audit_trail
+from cli.options import ProfileOption, RegionOption
 from tasks.models import validate_user_name
 
 leave_app = typer.Typer(help="Leave windows from the calendar.", no_args_is_help=True)
@@ -49,6 +50,8 @@ def register(app: typer.Typer) -> None:
         reason: Annotated[str | None, typer.Option(help="Why (audited).")] = None,
         ticket: Annotated[str | None, typer.Option(help="Change or HR ticket id.")] = None,
         as_json: JsonOption = False,
+        profile: ProfileOption = None,
+        region: RegionOption = None,
     ) -> None:
         """Deny USER everything (optionally only between --from and --until)."""
         from flows.deactivation import deactivate_user
@@ -69,6 +72,8 @@ def register(app: typer.Typer) -> None:
         reason: Annotated[str | None, typer.Option(help="Why (audited).")] = None,
         ticket: Annotated[str | None, typer.Option(help="Change or HR ticket id.")] = None,
         as_json: JsonOption = False,
+        profile: ProfileOption = None,
+        region: RegionOption = None,
     ) -> None:
         """Remove the deny policy and re-activate exactly the keys the engine disabled."""
         from flows.deactivation import reactivate_user
@@ -84,6 +89,8 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option(help="Calendar file (default: the leave_calendar setting).")
         ] = None,
         as_json: JsonOption = False,
+        profile: ProfileOption = None,
+        region: RegionOption = None,
     ) -> None:
         """Apply the leave calendar once: upcoming and current windows on, ended ones off."""
         from config.leave_calendar import CalendarError, load_calendar

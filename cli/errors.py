@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
@@ -18,12 +19,46 @@ from tasks.errors import OffboardError, describe_failure
 F = TypeVar("F", bound=Callable[..., Any])
 # A torn or foreign audit log: nothing was changed; 'offboard audit verify' says more.
 AUDIT_TRAIL_EXIT = 4
+
+# Exit codes every command shares (README "Command line" lists them): 0 success, 1 a step
+# failed, 2 bad input or refused, 3 held by a guard, 4 the audit trail is torn or foreign.
+EXIT_DECLINED = 5
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON only.")]
 
 
 def fail(message: str, code: int) -> typer.Exit:
     typer.echo(f"offboard: error: {message}", err=True)
     return typer.Exit(code)
+
+
+def terminal_input() -> bool:
+    """Whether someone can answer a prompt (stdin is a terminal)."""
+    return sys.stdin.isatty()
+
+
+def confirm_or_exit(question: str) -> None:
+    """Ask; anything but yes (including end of input) leaves with EXIT_DECLINED, unchanged."""
+    try:
+        confirmed = typer.confirm(question)
+    except typer.Abort:
+        confirmed = False
+    if not confirmed:
+        typer.echo("offboard: not confirmed; nothing was changed", err=True)
+        raise typer.Exit(EXIT_DECLINED)
+
+
+def held_message(user: str, reason: str, deactivated: bool) -> str:
+    """What a guard-held run did and the exact command that finishes it."""
+    state = (
+        "deactivated (a deny-all policy attached, access keys disabled), not deleted"
+        if deactivated
+        else "not changed"
+    )
+    return (
+        f"offboard: held by the activity guard: {reason}\n"
+        f"offboard: {user} is {state}. To delete it anyway, once someone has confirmed:\n"
+        f'  offboard run {user} --override-activity-guard --reason "..."'
+    )
 
 
 def cli_errors(command: F) -> F:

@@ -1,22 +1,33 @@
 """``offboard``: plan, run and inspect IAM offboarding from the command line.
 
 Exit codes: 0 success, 1 the run failed, 2 usage or validation error (including unknown user),
-4 the audit log is torn or not an audit log (refused before any AWS call; see 'audit verify').
+3 held by a guard, 4 the audit log is torn or not an audit log (refused before any AWS call;
+see 'audit verify'), 5 not confirmed at a prompt.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from cli import batch_cli, deactivation_cli, rename_cli, render, runs_cli, webhook_cli
+from cli import batch_cli, config_cli, deactivation_cli, rename_cli, render, runs_cli, webhook_cli
 from cli.audit_cli import audit_app
-from cli.errors import JsonOption, cli_errors, emit_json, fail, writes_audit_trail
+from cli.errors import (
+    JsonOption,
+    cli_errors,
+    confirm_or_exit,
+    emit_json,
+    fail,
+    held_message,
+    terminal_input,
+    writes_audit_trail,
+)
+from cli.help import add_help
+from cli.options import OutputOption, ProfileOption, RegionOption, wants_json
 from config.logging import configure_logging
 from tasks.models import validate_user_name
 from tasks.user import resolve_user
@@ -25,13 +36,37 @@ app = typer.Typer(
     name="offboard",
     help="Offboard AWS IAM users: review, plan and run the AWS CLI deletion procedure.",
     no_args_is_help=True,
-    add_completion=False,
+    # --install-completion / --show-completion for bash, zsh, fish and PowerShell.
+    add_completion=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
 )
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"offboard {version('offboard')}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _setup() -> None:
+@cli_errors
+def _setup(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+    _profile: ProfileOption = None,
+    _region: RegionOption = None,
+) -> None:
+    """Offboard AWS IAM users: review, plan and run the AWS CLI deletion procedure.
+
+    `--profile` and `--region` given here apply to any command, as given after the command.
+    """
     configure_logging(level=os.environ.get("OFFBOARD_LOG_LEVEL", "WARNING"))
 
 
@@ -43,10 +78,14 @@ def plan(
         Path | None, typer.Option("--out", help="Save the plan for `run --plan FILE`.")
     ] = None,
     as_json: JsonOption = False,
+    output: OutputOption = None,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
 ) -> None:
     """Show what offboarding USER would remove. Makes no mutating call."""
     from flows.saved_plan import save_plan, take_plan
 
+    as_json = wants_json(output, as_json)
     taken = take_plan(user)  # unknown or protected: refused as `run` refuses
     if out is not None:
         saved = save_plan(out, taken)
@@ -102,23 +141,28 @@ def run(
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     as_json: JsonOption = False,
+    output: OutputOption = None,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
 ) -> None:
     """Delete USER with every attachment, in the order of the AWS CLI procedure.
 
     Exit codes: 0 deleted, 1 a step failed, 2 refused (bad input, unknown or protected user),
     3 held by the activity guard (recently active, or the access review did not complete),
-    4 the audit log is torn or not an audit log (nothing changed; see 'offboard audit verify').
+    4 the audit log is torn or not an audit log (nothing changed; see 'offboard audit verify'),
+    5 not confirmed at the prompt (nothing changed).
     """
+    as_json = wants_json(output, as_json)
     from flows.saved_plan import plan_for_run
 
     user, saved_plan = plan_for_run(user, plan_file, replan)
     if override_activity_guard and not (reason and reason.strip()):
         raise fail("--override-activity-guard needs --reason", 2)
     if not yes:
-        if not sys.stdin.isatty():
+        if not terminal_input():
             raise fail("refusing to delete without --yes when not run from a terminal", 2)
         plan(user)
-        typer.confirm(f"Delete IAM user {user} and everything attached to it?", abort=True)
+        confirm_or_exit(f"Delete IAM user {user} and everything attached to it?")
 
     from flows.offboard_user import run_offboarding
 
@@ -140,10 +184,7 @@ def run(
         raise fail(failure.message, code)
     if failure and failure.step == "guard":
         # The guard is not a failure of the run: its own message and exit code.
-        done = "deactivated until a rerun" if report.deactivation else "not changed (dry run)"
-        typer.echo(
-            f"offboard: held by the activity guard, user {done}: {failure.message}", err=True
-        )
+        typer.echo(held_message(user, failure.message, bool(report.deactivation)), err=True)
         raise typer.Exit(3)
     if report.outcome == "deactivated_pending_deletion" and failure:
         typer.echo(
@@ -157,12 +198,17 @@ def run(
 @app.command()
 @cli_errors
 def review(
-    user: Annotated[str, typer.Argument(help="IAM user name")], as_json: JsonOption = False
+    user: Annotated[str, typer.Argument(help="IAM user name")],
+    as_json: JsonOption = False,
+    output: OutputOption = None,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
 ) -> None:
     """Review USER's recent access: last activity per service, per access key, password."""
     from tasks.inventory import take_inventory
     from tasks.review import review_access
 
+    as_json = wants_json(output, as_json)
     validate_user_name(user)
     summary = resolve_user(user)
     found = review_access.fn(summary, take_inventory.fn(user))
@@ -239,10 +285,14 @@ def users(
     group: Annotated[str | None, typer.Option(help="Only members of this group.")] = None,
     path_prefix: Annotated[str | None, typer.Option(help="Only users under this path.")] = None,
     as_json: JsonOption = False,
+    output: OutputOption = None,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
 ) -> None:
     """List the IAM users in the account, or in one group."""
     from tasks.listing import list_users
 
+    as_json = wants_json(output, as_json)
     found = list_users(group=group, path_prefix=path_prefix)
     if as_json:
         emit_json(found)
@@ -253,11 +303,16 @@ def users(
 @app.command()
 @cli_errors
 def groups(
-    user: Annotated[str, typer.Argument(help="IAM user name")], as_json: JsonOption = False
+    user: Annotated[str, typer.Argument(help="IAM user name")],
+    as_json: JsonOption = False,
+    output: OutputOption = None,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
 ) -> None:
     """List the groups USER is a member of."""
     from tasks.listing import list_groups_for_user
 
+    as_json = wants_json(output, as_json)
     validate_user_name(user)
     found = list_groups_for_user(user)
     if as_json:
@@ -299,6 +354,8 @@ batch_cli.register(app)
 runs_cli.register(app)
 webhook_cli.register(app)
 rename_cli.register(app)
+app.add_typer(config_cli.config_app, name="config")
+add_help(app)
 
 
 def main() -> None:

@@ -1,19 +1,27 @@
 """``offboard rename``: rename a user or change its path, and rewrite the policies naming it.
 
 Exit codes: 0 renamed (or planned), 1 a change failed, 2 refused (bad input, unknown or
-protected user, name taken, or no confirmation).
+protected user, name taken), 5 not confirmed at the prompt.
 """
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
-from cli.errors import JsonOption, cli_errors, emit_json, fail, writes_audit_trail
+from cli.errors import (
+    JsonOption,
+    cli_errors,
+    confirm_or_exit,
+    emit_json,
+    fail,
+    terminal_input,
+    writes_audit_trail,
+)
+from cli.options import ProfileOption, RegionOption
 
 if TYPE_CHECKING:
     from flows.rename_user import RenameReport
@@ -44,17 +52,19 @@ def rename(
     reason: Annotated[str | None, typer.Option(help="Why the user is renamed.")] = None,
     ticket: Annotated[str | None, typer.Option(help="Change ticket id.")] = None,
     as_json: JsonOption = False,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
 ) -> None:
     """Rename USER and/or change its path, then rewrite every customer-managed and inline
     policy that names its old ARN as a resource (IAM does not do that itself).
 
     Exit codes: 0 renamed or planned, 1 a change failed, 2 refused (bad input, unknown or
-    protected user, the new name is taken).
+    protected user, the new name is taken), 5 not confirmed at the prompt (nothing changed).
     """
     from flows.rename_user import rename_user, validate_rename_input
 
     validate_rename_input(user, new_name, new_path)
-    if not (yes or dry_run) and not sys.stdin.isatty():
+    if not (yes or dry_run) and not terminal_input():
         raise fail("refusing to rename without --yes when not run from a terminal", 2)
     if dry_run or not yes:
         planned = rename_user(
@@ -70,7 +80,7 @@ def rename(
         # The plan goes to stderr under --json, so stdout stays one JSON document.
         console = Console(stderr=as_json, soft_wrap=True)
         print_report(planned, console)
-        typer.confirm(f"Rename IAM user {user} and rewrite these policies?", abort=True)
+        confirm_or_exit(f"Rename IAM user {user} and rewrite these policies?")
     report = rename_user(
         user_name=user, new_name=new_name, new_path=new_path, reason=reason, ticket=ticket
     )

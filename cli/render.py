@@ -5,16 +5,28 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from rich.console import Console
 from rich.table import Table
 
+from cli.console import console as console
+from cli.console import table as table
 from flows.report import OffboardingReport
 from flows.restore_user import RestoreReport
 from tasks.listing import GroupListing, UserListing
 from tasks.models import UserInventory, UserSummary
 from tasks.review import AccessReview
 
-console = Console()
+# What a dry run counts per user, in the procedure's order.
+SHORT_LABELS = {
+    "login_profile": "password",
+    "access_keys": "access keys",
+    "signing_certificates": "signing certificates",
+    "ssh_public_keys": "SSH keys",
+    "service_specific_credentials": "service credentials",
+    "mfa_devices": "MFA devices",
+    "inline_policies": "inline policies",
+    "attached_policies": "managed policies",
+    "groups": "groups",
+}
 
 KIND_LABELS = {
     "login_profile": "1. password (login profile)",
@@ -31,31 +43,27 @@ KIND_LABELS = {
 
 
 def plan_table(user: UserSummary, inventory: UserInventory) -> Table:
-    table = Table(title=f"Offboarding plan for {user.arn}", title_justify="left")
-    table.add_column("step")
-    table.add_column("count", justify="right")
-    table.add_column("items")
+    made = table(f"Offboarding plan for {user.arn}", ("step",), ("count",))
+    made.add_column("items", overflow="fold")
     for kind, label in KIND_LABELS.items():
         items = inventory.items(kind)
-        table.add_row(label, str(len(items)), "\n".join(items) or "-")
-    return table
+        made.add_row(label, str(len(items)), "\n".join(items) or "-")
+    return made
 
 
 def report_table(report: OffboardingReport) -> Table:
     target = report.user.arn if report.user else report.user_name
-    table = Table(title=f"Offboarding run for {target}", title_justify="left")
-    table.add_column("step")
-    table.add_column("removed", justify="right")
-    table.add_column("already absent", justify="right")
-    table.add_column("API calls", justify="right")
+    made = table(
+        f"Offboarding run for {target}", ("step",), ("removed", "already absent", "API calls")
+    )
     for result in report.steps:
-        table.add_row(
+        made.add_row(
             KIND_LABELS.get(result.step, result.step),
             str(len(result.removed)),
             str(len(result.already_absent)),
             str(result.api_calls),
         )
-    return table
+    return made
 
 
 def _when(moment: datetime | None) -> str:
@@ -68,9 +76,7 @@ def print_review(review: AccessReview) -> None:
     console.print(f"last activity: {_when(review.last_activity)}")
     console.print(f"password last used: {_when(review.password_last_used)}")
     console.print(f"MFA devices: {', '.join(review.mfa_devices) or 'none'}")
-    services = Table(title="services", title_justify="left")
-    for column in ("service", "last authenticated", "region", "actions used"):
-        services.add_column(column)
+    services = table("services", ("service", "last authenticated", "region", "actions used"))
     for service in review.services:
         used = [a.action_name for a in service.actions if a.last_accessed]
         services.add_row(
@@ -80,9 +86,7 @@ def print_review(review: AccessReview) -> None:
             ", ".join(used) or "-",
         )
     console.print(services)
-    keys = Table(title="access keys", title_justify="left")
-    for column in ("key", "status", "last used", "service", "region"):
-        keys.add_column(column)
+    keys = table("access keys", ("key", "status", "last used", "service", "region"))
     for key in review.access_keys:
         keys.add_row(
             key.access_key_id,
@@ -121,30 +125,28 @@ def print_report(report: OffboardingReport) -> None:
 
 
 def users_table(users: Iterable[UserListing]) -> Table:
-    table = Table()
-    for column in ("user", "path", "arn", "created"):
-        table.add_column(column)
+    made = table(columns=("user", "path", "arn", "created"))
     for user in users:
-        table.add_row(user.user_name, user.path, user.arn, user.create_date.isoformat())
-    return table
+        made.add_row(user.user_name, user.path, user.arn, user.create_date.isoformat())
+    return made
 
 
 def groups_table(groups: Iterable[GroupListing]) -> Table:
-    table = Table()
-    for column in ("group", "path", "arn"):
-        table.add_column(column)
+    made = table(columns=("group", "path", "arn"))
     for group in groups:
-        table.add_row(group.group_name, group.path, group.arn)
-    return table
+        made.add_row(group.group_name, group.path, group.arn)
+    return made
 
 
 def print_restore(report: RestoreReport) -> None:
-    table = Table(title=f"Restored {report.user_name} from {report.snapshot}", title_justify="left")
-    for column in ("kind", "restored", "already present"):
-        table.add_column(column)
+    made = table(
+        f"Restored {report.user_name} from {report.snapshot}",
+        ("kind",),
+        ("restored", "already present"),
+    )
     for result in report.steps:
-        table.add_row(result.step, str(len(result.restored)), str(len(result.already_present)))
-    console.print(table)
+        made.add_row(result.step, str(len(result.restored)), str(len(result.already_present)))
+    console.print(made)
     if report.not_restorable:
         console.print("[bold]Not restorable (issue anew):[/bold]")
         for line in report.not_restorable:

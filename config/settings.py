@@ -1,4 +1,5 @@
-"""Engine settings: environment variables prefixed ``OFFBOARD_`` override the defaults.
+"""Engine settings: environment variables prefixed ``OFFBOARD_`` override a ``.env`` file in the
+working directory, which overrides ``HOME/config.toml``, which overrides the defaults.
 
 Every file the engine keeps (audit trail, snapshots, webhook events, the local Prefect server)
 lives under one home, ``OFFBOARD_HOME``, so the CLI finds the same state from any folder.
@@ -13,7 +14,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 from pydantic_settings import SettingsError as SourceError
 
 ENV_PREFIX = "OFFBOARD_"
@@ -119,6 +129,22 @@ class Settings(BaseSettings):
                 data[name] = str(home / file)
         return data
 
+    # --- Where settings come from: environment > .env > HOME/config.toml > defaults ---
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        dotenv = DotEnvSettingsSource(settings_cls, env_file=env_file())
+        # The config file lives under the home, so the home itself comes from the layers above.
+        given = (source().get("home") for source in (init_settings, env_settings, dotenv))
+        home = next((Path(str(value)).expanduser() for value in given if value), default_home())
+        return init_settings, env_settings, dotenv, config_file_source(settings_cls, home)
+
 
 def describe_settings_error(exc: ValidationError, prefix: str = ENV_PREFIX) -> str:
     """One line naming the variable and what is wrong with it."""
@@ -148,3 +174,73 @@ def get_settings() -> Settings:
         raise SettingsError(describe_settings_error(exc)) from None
     except SourceError as exc:
         raise SettingsError(describe_source_error(exc)) from None
+
+
+# --- Setting sources: the .env file, the home's config file, and which source set what ---
+# The .env file read from the working directory; an empty value reads none.
+ENV_FILE_VARIABLE = f"{ENV_PREFIX}ENV_FILE"
+CONFIG_FILE_NAME = "config.toml"
+
+
+def env_file() -> Path | None:
+    name = os.environ.get(ENV_FILE_VARIABLE, ".env")
+    return Path(name) if name else None
+
+
+class ConfigFileSource(TomlConfigSettingsSource):
+    """HOME/config.toml: settings by their field names (``recent_activity_days = 14``).
+
+    A setting the engine does not know is an error rather than silently ignored, as a typo
+    in a protection list must not go unnoticed."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path) -> None:
+        try:
+            super().__init__(settings_cls, toml_file=path)
+        except (OSError, ValueError) as exc:  # tomllib.TOMLDecodeError is a ValueError
+            raise SettingsError(f"{path}: {exc}; fix or remove it") from None
+        unknown = sorted(set(self.toml_data) - set(settings_cls.model_fields))
+        if unknown:
+            raise SettingsError(
+                f"{path}: unknown setting {unknown[0]!r} (settings are named as in "
+                "'offboard config show', without the OFFBOARD_ prefix)"
+            )
+
+
+def config_file_source(settings_cls: type[BaseSettings], home: Path) -> ConfigFileSource:
+    return ConfigFileSource(settings_cls, home / CONFIG_FILE_NAME)
+
+
+def describe_source(source: PydanticBaseSettingsSource) -> str:
+    """A source as operators name it: environment, .env, config file, ..."""
+    if isinstance(source, TomlConfigSettingsSource):
+        return f"config file {source.toml_file_path}"
+    if isinstance(source, DotEnvSettingsSource):
+        return f".env file {source.env_file}"
+    if isinstance(source, EnvSettingsSource):
+        return "environment"
+    if isinstance(source, SecretsSettingsSource):
+        return "secrets directory"
+    return "argument"
+
+
+def setting_sources(settings_cls: type[BaseSettings]) -> dict[str, tuple[str, Any]]:
+    """Which source set each field of ``settings_cls`` (as its own sources are layered) and
+    the value it gave; fields no source sets are ("default", None)."""
+    layers = settings_cls.settings_customise_sources(
+        settings_cls,
+        InitSettingsSource(settings_cls, {}),
+        EnvSettingsSource(settings_cls),
+        DotEnvSettingsSource(settings_cls),
+        SecretsSettingsSource(settings_cls),
+    )
+    try:
+        found = [(describe_source(layer), layer()) for layer in layers]
+    except SourceError as exc:
+        raise SettingsError(describe_source_error(exc)) from None
+    return {
+        name: next(
+            ((label, values[name]) for label, values in found if name in values),
+            ("default", None),
+        )
+        for name in settings_cls.model_fields
+    }

@@ -113,6 +113,15 @@ def set_client_factory(factory: ClientFactory | None) -> None:
         _factory = factory
 
 
+def use_aws_session(profile: str | None = None, region: str | None = None) -> ClientFactory:
+    """Make every later client from this named profile and/or region (the CLI's --profile and
+    --region), as AWS_PROFILE / AWS_REGION would. An unknown profile raises ProfileNotFound
+    here, before any call."""
+    factory = ClientFactory(session=boto3.Session(profile_name=profile, region_name=region))
+    set_client_factory(factory)
+    return factory
+
+
 @dataclass(frozen=True)
 class AccountScope:
     """The clients to use: another account's, or (account_id None) ones of the engine's own."""

@@ -18,6 +18,9 @@ ENGINE_FILES = Path(tempfile.mkdtemp(prefix="offboard-tests-"))
 os.environ["OFFBOARD_HOME"] = str(ENGINE_FILES)
 for _name in ("OFFBOARD_AUDIT_LOG", "OFFBOARD_SNAPSHOT_STORE", "OFFBOARD_LEAVE_CALENDAR"):
     os.environ.pop(_name, None)
+# A .env in the folder the suite runs from (the repository) must not change the settings:
+# tests that read a .env point OFFBOARD_ENV_FILE at their own.
+os.environ["OFFBOARD_ENV_FILE"] = ""
 os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 

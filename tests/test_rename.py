@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -330,11 +329,11 @@ def test_cli_rename_plan_json_confirmation_and_exit_codes(iam, sandbox, user_nam
     assert iam_mutations(sandbox.requests.since(mark)) == []
 
     # From a terminal: the plan, then the question; "n" changes nothing, "y" renames.
-    terminal = SimpleNamespace(stdin=SimpleNamespace(isatty=lambda: True))
-    monkeypatch.setattr("cli.rename_cli.sys", terminal)
+    monkeypatch.setattr("cli.rename_cli.terminal_input", lambda: True)
     args = ["rename", user_name, "--new-name", new_name]
     declined = runner.invoke(app, args, input="n\n")
-    assert declined.exit_code == 1 and '+      "Resource"' in declined.stdout
+    # 5: not confirmed, its own exit code.
+    assert declined.exit_code == 5 and '+      "Resource"' in declined.stdout
     assert iam_mutations(sandbox.requests.since(mark)) == []
     done = runner.invoke(app, args, input="y\n")
     assert done.exit_code == 0, done.output
