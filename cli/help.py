@@ -32,7 +32,11 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "policy": ("offboard policy > engine-policy.json",),
     "sandbox": ("offboard sandbox --seed-demo", "offboard sandbox --port 0"),
     "demo": ("offboard demo",),
-    "audit verify": ("offboard audit verify", "offboard audit verify /var/backups/audit.jsonl"),
+    "audit verify": (
+        "offboard audit verify --public-key audit-key.pub",
+        "offboard audit verify /var/backups/audit.jsonl --expect-head HEAD_HASH",
+    ),
+    "audit public-key": ("offboard audit public-key > audit-key.pub",),
     "audit show": (
         "offboard audit show --user alice",
         "offboard audit show --run RUN_ID --output json",
