@@ -24,9 +24,7 @@ def invoke(*args: str):
     return runner.invoke(app, list(args))
 
 
-def engine_files() -> list[Path]:
-    settings = get_settings()
-    roots = [Path(settings.audit_log), Path(settings.snapshot_store)]
+def files_under(*roots: Path) -> list[Path]:
     found: list[Path] = []
     for root in roots:
         if root.is_file():
@@ -34,6 +32,26 @@ def engine_files() -> list[Path]:
         elif root.is_dir():
             found += [p for p in root.rglob("*") if p.is_file()]
     return found
+
+
+def engine_files() -> list[Path]:
+    """Everything the engine keeps: the home, and the trail and store wherever they are."""
+    settings = get_settings()
+    return files_under(settings.home, Path(settings.audit_log), Path(settings.snapshot_store))
+
+
+def prefect_files() -> list[Path]:
+    """Prefect's home, its database and its result storage, as the harness configured them."""
+    from prefect.settings import (
+        PREFECT_API_DATABASE_CONNECTION_URL,
+        PREFECT_HOME,
+        PREFECT_RESULTS_LOCAL_STORAGE_PATH,
+    )
+
+    url = str(PREFECT_API_DATABASE_CONNECTION_URL.value() or "")
+    database = [Path(url.split(":///", 1)[1])] if url.startswith("sqlite") else []
+    roots = [Path(PREFECT_HOME.value()), Path(PREFECT_RESULTS_LOCAL_STORAGE_PATH.value())]
+    return files_under(*roots, *database)
 
 
 def test_known_secrets_appear_in_no_output_log_file_or_artifact(
@@ -79,6 +97,14 @@ def test_known_secrets_appear_in_no_output_log_file_or_artifact(
     for secret in secrets:
         for text in haystacks:
             assert secret not in text
+    # Prefect's own records (flow and task run parameters, states, logs, artifacts, results)
+    # hold none either: its database is searched byte for byte.
+    stored = prefect_files()
+    assert any(path.suffix == ".db" for path in stored), stored
+    for path in stored:
+        data = path.read_bytes()
+        for secret in secrets:
+            assert secret.encode() not in data, path
 
 
 def test_held_user_exits_3_with_the_guards_message(sandbox, iam, user_name):
