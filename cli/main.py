@@ -15,6 +15,7 @@ import typer
 from cli import batch_cli, deactivation_cli, rename_cli, render, runs_cli, webhook_cli
 from cli.audit_cli import audit_app
 from cli.errors import JsonOption, cli_errors, emit_json, fail
+from cli.server_cli import server_app
 from config.logging import configure_logging
 from tasks.models import validate_user_name
 from tasks.user import resolve_user
@@ -100,14 +101,16 @@ def run(
         plan(user)
         typer.confirm(f"Delete IAM user {user} and everything attached to it?", abort=True)
 
+    from cli.local_server import prefect_api
     from flows.offboard_user import run_offboarding
 
-    report = run_offboarding(
-        user_name=user,
-        reason=reason,
-        ticket=ticket,
-        override_activity_guard=override_activity_guard,
-    )
+    with prefect_api():
+        report = run_offboarding(
+            user_name=user,
+            reason=reason,
+            ticket=ticket,
+            override_activity_guard=override_activity_guard,
+        )
     if as_json:
         emit_json(report)
     elif report.outcome != "refused":
@@ -239,6 +242,7 @@ batch_cli.register(app)
 runs_cli.register(app)
 webhook_cli.register(app)
 rename_cli.register(app)
+app.add_typer(server_app, name="server")
 
 
 def main() -> None:
