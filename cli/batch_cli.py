@@ -245,11 +245,18 @@ def register(app: typer.Typer) -> None:
             "reason": reason,
             "ticket": ticket,
         }
+        from cli.local_server import prefect_api
+
         if as_json:
-            report = run_batch(selection, **parameters)
+            with prefect_api():
+                report = run_batch(selection, **parameters)
             emit_json(report)
         else:
-            with _ProgressBar(Console(stderr=True)) as bar, reporting_progress(bar):
+            with (
+                prefect_api(),
+                _ProgressBar(Console(stderr=True)) as bar,
+                reporting_progress(bar),
+            ):
                 report = run_batch(selection, **parameters)
             render.console.print(summary_table(report))
             totals = ", ".join(f"{name} {count}" for name, count in report.totals.items())
