@@ -226,7 +226,8 @@ def register(app: typer.Typer) -> None:
         without --allow-large-batch, or a user refused or not found, 3 a user held by the
         activity guard.
         """
-        from flows.offboard_batch import check_batch_size, plan_batch, reporting_progress, run_batch
+        from flows.offboard_batch import check_batch_size, plan_batch, reporting_progress
+        from flows.run_here import batch_here as run_batch
 
         selection = _selection(users_file, tag, group, employee_id)
         if not yes and not dry_run:

@@ -26,11 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from config.settings import get_settings
+from deploy.crash_detection import HEARTBEAT_SECONDS
 
 DEFAULT_PORT = 4200
 START_TIMEOUT_SECONDS = 120.0
-# Flow-run heartbeats: Prefect's minimum is 30 s; the crash automation allows three missed.
-HEARTBEAT_SECONDS = 30
 PR_SET_PDEATHSIG = 1
 FALLBACK_NOTICE = (
     "offboard: no Prefect server configured (PREFECT_API_URL): starting a temporary one for "
@@ -160,6 +159,17 @@ def start_local_server(port: int, timeout: float = START_TIMEOUT_SECONDS) -> Loc
     _state_file(home).write_text(json.dumps({"port": port, "pid": process.pid}))
     try:
         wait_healthy(server.api_url, lambda: process.poll() is None, timeout, log_path)
+        automation = subprocess.run(
+            [sys.executable, "-m", "deploy.crash_detection"],
+            cwd=Path(__file__).resolve().parents[1],
+            env={**_server_env(home), "PREFECT_API_URL": server.api_url},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if automation.returncode != 0:
+            last = (automation.stderr.strip().splitlines() or ["no output"])[-1]
+            raise RuntimeError(f"could not create the crash-detection automation: {last}")
     except BaseException:
         stop_local_server()
         raise
@@ -314,9 +324,8 @@ def configured_api_url() -> str | None:
 
 
 @contextlib.contextmanager
-def prefect_api() -> Iterator[str]:
-    """The server this command's runs go to: configured, the local one, or a temporary one
-    (announced in one line on stderr)."""
+def existing_server() -> Iterator[str | None]:
+    """The configured server, else the local one if it is up, else None (nothing started)."""
     configured = configured_api_url()
     if configured:
         with _use_api(None, heartbeats=True):
@@ -327,6 +336,17 @@ def prefect_api() -> Iterator[str]:
         with _use_api(server.api_url, heartbeats=True):
             yield server.api_url
         return
+    yield None
+
+
+@contextlib.contextmanager
+def prefect_api() -> Iterator[str]:
+    """The server this command's runs go to: configured, the local one, or a temporary one
+    (announced in one line on stderr)."""
+    with existing_server() as found:
+        if found:
+            yield found
+            return
     print(FALLBACK_NOTICE, file=sys.stderr, flush=True)
     with temporary_server() as api_url, _use_api(api_url, heartbeats=False):
         try:

@@ -102,10 +102,10 @@ def run(
         typer.confirm(f"Delete IAM user {user} and everything attached to it?", abort=True)
 
     from cli.local_server import prefect_api
-    from flows.offboard_user import run_offboarding
+    from flows.run_here import offboard_here
 
     with prefect_api():
-        report = run_offboarding(
+        report = offboard_here(
             user_name=user,
             reason=reason,
             ticket=ticket,
