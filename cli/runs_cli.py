@@ -78,23 +78,32 @@ def register(app: typer.Typer) -> None:
         table = Table(title="Offboarding runs", title_justify="left")
         # Ids are pasted into `offboard rerun`: never cut them.
         table.add_column("flow run", no_wrap=True, min_width=36)
-        for column in ("user", "state", "outcome", "failing step", "attempts"):
-            table.add_column(column, overflow="fold")
+        table.add_column("user", overflow="fold")
+        table.add_column("state: outcome", overflow="fold")
+        table.add_column("failing step", overflow="fold")
+        table.add_column("tries", justify="right")
         for row in rows:
             step = row["failing_step"]
             if step and row["error_code"]:
                 step += f": {row['error_code']}"
                 if row["action"]:
                     step += f" on {row['action']}"
+            state_name = str(row["state"] or "-").lower()
+            outcome = row["outcome"]
             table.add_row(
                 row["flow_run_id"],
                 str(row["user"] or "-"),
-                str(row["state"]),
-                str(row["outcome"] or "-"),
+                f"{state_name}: {outcome}" if outcome and outcome != state_name else state_name,
                 step or "-",
                 str(row["attempts"]),
             )
-        render.console.print(table)
+        # Piped or captured output has no width to fit: lay the table out wide, uncut.
+        console = render.console
+        if not console.is_terminal:
+            from rich.console import Console
+
+            console = Console(width=max(console.width, 160))
+        console.print(table)
         if rows and rows[0]["ui_url"]:
             base = str(rows[0]["ui_url"]).rsplit("/", 1)[0]
             typer.echo(f"UI: {base}/ID")
@@ -182,7 +191,7 @@ def _row(run: Any) -> dict[str, Any]:
     return {
         "flow_run_id": str(run.id),
         "name": run.name,
-        "user": run.parameters.get("user_name"),
+        "user": run.parameters.get("user_name") or _batch_of(run),
         "state": run.state.type.value if run.state else None,
         # The run's state message names the outcome and the failing step; a run whose process
         # died says so instead.
@@ -198,11 +207,22 @@ def _row(run: Any) -> dict[str, Any]:
 
 
 def _state_outcome(run: Any) -> str | None:
-    if run.state is None:
+    """Without an outcome in its message (a batch, a run whose process died): its state."""
+    return run.state.type.value.lower() if run.state else None
+
+
+def _batch_of(run: Any) -> str | None:
+    from pydantic import ValidationError
+
+    from flows.batch_models import BatchSelection
+
+    selection = run.parameters.get("selection")
+    if not isinstance(selection, dict):
         return None
-    if run.state.type.value == "CRASHED":
-        return "crashed"
-    return None
+    try:
+        return f"batch: {BatchSelection.model_validate(selection).describe()}"
+    except ValidationError:
+        return "batch"
 
 
 def _rerun_here(flow: Any, run: Any, updates: dict[str, Any], url: str | None) -> None:
