@@ -356,6 +356,37 @@ def test_a_killed_run_is_marked_crashed_listed_and_finished_by_rerun(server, iam
     assert server.api("GET", f"/flow_runs/{run_id}")["state"]["type"] == "COMPLETED"
 
 
+def test_a_failed_cli_batch_is_rerun_in_place(server, iam, user_name, tmp_path):
+    """`offboard batch` on a server: a run of the offboard-batch deployment; when a user's step
+    fails the batch run is Failed, and `rerun` finishes that same batch run."""
+    names = [f"{user_name}-{i}" for i in range(2)]
+    for name in names:
+        create_loaded_user(iam, name)
+    users = tmp_path / "users.txt"
+    users.write_text("\n".join(names) + "\n")
+    inject_fault("DetachUserPolicy", "AccessDenied", count=1000, status=403)
+    try:
+        failed = server.offboard("batch", "--users-file", str(users), "--yes", "--json")
+    finally:
+        clear_faults()
+    assert failed.returncode == 1, failed.stderr
+    listed = server.offboard("runs", "--state", "failed", "--json", "--limit", "200")
+    batch_runs = [
+        r for r in json.loads(listed.stdout) if r["user"] and r["user"].startswith("batch")
+    ]
+    assert batch_runs, listed.stdout
+    run_id = batch_runs[0]["flow_run_id"]
+    assert server.api("GET", f"/flow_runs/{run_id}")["deployment_id"] is not None
+
+    rerun = server.offboard("rerun", run_id)
+    assert rerun.returncode == 0, rerun.stderr + rerun.stdout
+    for name in names:
+        with pytest.raises(iam.exceptions.NoSuchEntityException):
+            iam.get_user(UserName=name)
+    run = server.api("GET", f"/flow_runs/{run_id}")
+    assert run["state"]["type"] == "COMPLETED" and run["run_count"] == 2
+
+
 # --- the production database path -------------------------------------------------------------
 
 

@@ -132,3 +132,20 @@ def test_a_killed_cli_leaves_no_temporary_server_behind(sandbox, iam, user_name,
         if cli.poll() is None:
             cli.kill()
             cli.wait()
+
+
+def test_runs_and_rerun_without_any_server_say_how_to_get_one(sandbox, tmp_path):
+    """No PREFECT_API_URL and no local server: one line naming both ways, exit 2, and no
+    temporary server is started for a command that only reads a server's history."""
+    env = cli_env(sandbox, tmp_path)
+    for args in (["runs"], ["rerun", "4f2a4e50-81d0-4c55-9d0e-0b6f3e1c2d7a"]):
+        result = offboard(env, *args)
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "offboard server start" in lines[0], lines
+        assert "PREFECT_API_URL" in lines[0]
+    assert not (tmp_path / "prefect-server" / "temporary-server.log").exists()
+    guard = offboard(
+        env, "rerun", "4f2a4e50-81d0-4c55-9d0e-0b6f3e1c2d7a", "--override-activity-guard"
+    )
+    assert guard.returncode == 2 and "--reason" in guard.stderr
