@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from config.settings import get_settings
-from deploy.crash_detection import HEARTBEAT_SECONDS
 
 DEFAULT_PORT = 4200
 START_TIMEOUT_SECONDS = 120.0
@@ -277,15 +276,11 @@ def _drain_prefect_workers() -> None:
 
 
 @contextlib.contextmanager
-def _use_api(api_url: str | None, heartbeats: bool) -> Iterator[None]:
-    """Point Prefect at ``api_url`` for the duration, in every thread it starts; with
-    ``heartbeats``, runs send flow-run heartbeats (unless a setting says otherwise), so that a
-    server's crash automation can mark a killed run Crashed."""
+def _use_api(api_url: str | None) -> Iterator[None]:
+    """Point Prefect at ``api_url`` for the duration, in every thread it starts."""
     updates: dict[str, str] = {}
     if api_url:
         updates["PREFECT_API_URL"] = api_url
-    if heartbeats and not os.environ.get("PREFECT_FLOWS_HEARTBEAT_FREQUENCY"):
-        updates["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] = str(HEARTBEAT_SECONDS)
     saved = {name: os.environ.get(name) for name in updates}
     os.environ.update(updates)
     try:
@@ -328,12 +323,12 @@ def existing_server() -> Iterator[str | None]:
     """The configured server, else the local one if it is up, else None (nothing started)."""
     configured = configured_api_url()
     if configured:
-        with _use_api(None, heartbeats=True):
+        with _use_api(None):
             yield configured
         return
     server = local_server()
     if server.up:
-        with _use_api(server.api_url, heartbeats=True):
+        with _use_api(server.api_url):
             yield server.api_url
         return
     yield None
@@ -348,7 +343,7 @@ def prefect_api() -> Iterator[str]:
             yield found
             return
     print(FALLBACK_NOTICE, file=sys.stderr, flush=True)
-    with temporary_server() as api_url, _use_api(api_url, heartbeats=False):
+    with temporary_server() as api_url, _use_api(api_url):
         try:
             yield api_url
         finally:

@@ -3,8 +3,9 @@
 A running flow sends a ``prefect.flow-run.heartbeat`` event every
 ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY`` seconds (30 at least). This automation, Prefect's
 "detect zombie flows" recipe, marks a run Crashed when, after a heartbeat, neither another
-heartbeat nor a final state arrives within ``within_seconds``. A killed worker or CLI then leaves
-a Crashed run that ``offboard runs --state crashed`` lists and ``offboard rerun`` finishes.
+heartbeat nor a final state arrives within ``within_seconds``. A killed worker or a lost machine
+then leaves a Crashed run that ``offboard runs --state crashed`` lists and ``offboard rerun``
+finishes. (Runs the CLI executes have their own watchdog: flows/run_watchdog.py.)
 
     PREFECT_API_URL=http://HOST:4200/api python -m deploy.crash_detection [--within 90]
 """

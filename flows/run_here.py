@@ -22,6 +22,7 @@ from prefect.states import Pending
 
 from flows.batch_models import BatchReport, BatchSelection
 from flows.report import OffboardingReport
+from flows.run_watchdog import watching
 
 # Runs of these states are what `offboard rerun` finishes.
 RERUNNABLE = frozenset({StateType.FAILED, StateType.CRASHED})
@@ -56,6 +57,26 @@ def _deployment_run(flow: Flow[Any, Any], parameters: dict[str, Any]) -> FlowRun
         )
 
 
+def _execute(
+    flow: Flow[Any, Any], flow_run: FlowRun, parameters: dict[str, Any] | None
+) -> State[Any]:
+    """Execute an existing flow run here; a watchdog marks it Crashed if this process dies."""
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_KEY
+
+    auth = {
+        name: value
+        for name, value in (
+            ("PREFECT_API_AUTH_STRING", PREFECT_API_AUTH_STRING.value()),
+            ("PREFECT_API_KEY", PREFECT_API_KEY.value()),
+        )
+        if value
+    }
+    with watching(str(PREFECT_API_URL.value()), str(flow_run.id), auth):
+        ended = run_flow(flow, flow_run=flow_run, parameters=parameters, return_type="state")
+    assert isinstance(ended, State)
+    return ended
+
+
 def run_here(flow: Flow[Any, Any], **parameters: Any) -> State[Any]:
     """Run ``flow`` in this process (from its deployment when there is one); its final state."""
     flow_run = _deployment_run(flow, parameters)
@@ -63,9 +84,7 @@ def run_here(flow: Flow[Any, Any], **parameters: Any) -> State[Any]:
         called: Any = flow(**parameters, return_state=True)
         assert isinstance(called, State)
         return called
-    ended = run_flow(flow, flow_run=flow_run, parameters=parameters, return_type="state")
-    assert isinstance(ended, State)
-    return ended
+    return _execute(flow, flow_run, parameters)
 
 
 def read_rerunnable(flow_run_id: uuid.UUID) -> tuple[FlowRun, str]:
@@ -96,9 +115,7 @@ def rerun_here(
             flow_run.id, Pending(message="rerun by an operator (offboard rerun)"), force=True
         )
         current = client.read_flow_run(flow_run.id)
-    ended = run_flow(flow, flow_run=current, return_type="state")
-    assert isinstance(ended, State)
-    return ended
+    return _execute(flow, current, None)
 
 
 def rerun_by_worker(flow_run: FlowRun, parameter_updates: dict[str, Any]) -> None:

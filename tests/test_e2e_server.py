@@ -93,29 +93,17 @@ class Stack:
             time.sleep(1)
         raise TimeoutError(f"flow run {run_id} not in {states}: {run['state']}")
 
-    def wait_heartbeat(self, run_name: str, timeout: float) -> str:
-        """The id of the run named ``run_name`` once the server has its first heartbeat."""
+    def wait_running(self, run_name: str, timeout: float) -> str:
+        """The id of the run named ``run_name`` once the server has it Running."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             runs = self.api(
                 "POST", "/flow_runs/filter", {"flow_runs": {"name": {"any_": [run_name]}}}
             )
-            if runs:
-                resource = f"prefect.flow-run.{runs[0]['id']}"
-                events = self.api(
-                    "POST",
-                    "/events/filter",
-                    {
-                        "filter": {
-                            "event": {"prefix": ["prefect.flow-run.heartbeat"]},
-                            "resource": {"id": [resource]},
-                        }
-                    },
-                )
-                if events["events"]:
-                    return str(runs[0]["id"])
-            time.sleep(0.5)
-        raise TimeoutError(f"no heartbeat from {run_name}")
+            if runs and runs[0]["state"] and runs[0]["state"]["type"] == "RUNNING":
+                return str(runs[0]["id"])
+            time.sleep(0.3)
+        raise TimeoutError(f"{run_name} never ran")
 
     def offboard(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -321,29 +309,32 @@ def test_a_held_run_is_finished_by_rerun_with_the_guard_override(server, iam, us
     assert ("guard", "guard.override") in [(r.step, r.action) for r in records]
 
 
-def test_a_killed_run_is_marked_crashed_listed_and_finished_by_rerun(server, iam, user_name):
-    """SIGKILL of `offboard run` mid-run: the server's heartbeat automation marks the run
-    Crashed, `runs --state crashed` lists it, and `rerun` finishes the same run."""
+def test_a_killed_cli_run_is_marked_crashed_listed_and_finished_by_rerun(server, iam, user_name):
+    """SIGKILL of `offboard run` mid-run: its watchdog marks the run Crashed at once,
+    `runs --state crashed` lists it, and `rerun` finishes the same run."""
     create_loaded_user(iam, user_name)
     # Step 1 keeps failing with a retryable error, so the run is mid-flight when killed.
     inject_fault("DeleteLoginProfile", "ServiceFailure", count=10_000, status=500)
+    env = {**server.stack.env(), "OFFBOARD_RETRY_BACKOFF_SECONDS": "5"}
+    env.pop("PREFECT_FLOWS_HEARTBEAT_FREQUENCY")  # the watchdog alone, as for a user's CLI
     cli = subprocess.Popen(
         [str(BIN / "offboard"), "run", user_name, "--yes"],
         cwd=PROJECT,
-        env={**server.stack.env(), "OFFBOARD_RETRY_BACKOFF_SECONDS": "5"},
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        run_id = server.wait_heartbeat(f"offboard-{user_name}", timeout=120)
+        run_id = server.wait_running(f"offboard-{user_name}", timeout=120)
         cli.kill()
         cli.wait(timeout=10)
     finally:
         if cli.poll() is None:
             cli.kill()
         clear_faults()
-    crashed = server.wait_run(run_id, {"CRASHED", "COMPLETED", "FAILED"}, timeout=150)
+    crashed = server.wait_run(run_id, {"CRASHED", "COMPLETED", "FAILED"}, timeout=60)
     assert crashed["state"]["type"] == "CRASHED", crashed["state"]
+    assert "died" in crashed["state"]["message"]
     listed = server.offboard("runs", "--state", "crashed", "--json", "--limit", "200")
     assert listed.returncode == 0, listed.stderr
     [row] = [r for r in json.loads(listed.stdout) if r["flow_run_id"] == run_id]
@@ -354,6 +345,27 @@ def test_a_killed_run_is_marked_crashed_listed_and_finished_by_rerun(server, iam
     with pytest.raises(iam.exceptions.NoSuchEntityException):
         iam.get_user(UserName=user_name)
     assert server.api("GET", f"/flow_runs/{run_id}")["state"]["type"] == "COMPLETED"
+
+
+def test_a_run_whose_heartbeats_stop_is_marked_crashed_by_the_server(server):
+    """The server's automation (deploy/crash_detection.py): a Running flow run that sent a
+    heartbeat and then nothing within the limit is set Crashed, as a killed worker leaves it."""
+    flow = server.api("POST", "/flows/", {"name": f"heartbeat-probe-{uuid.uuid4().hex[:8]}"})
+    run = server.api("POST", "/flow_runs/", {"flow_id": flow["id"], "state": {"type": "RUNNING"}})
+    server.api(
+        "POST",
+        "/events",
+        [
+            {
+                "id": str(uuid.uuid4()),
+                "occurred": datetime.now(UTC).isoformat(),
+                "event": "prefect.flow-run.heartbeat",
+                "resource": {"prefect.resource.id": f"prefect.flow-run.{run['id']}"},
+            }
+        ],
+    )
+    crashed = server.wait_run(run["id"], {"CRASHED"}, timeout=CRASH_AFTER_SECONDS + 90)
+    assert "no heartbeat" in crashed["state"]["message"]
 
 
 def test_a_failed_cli_batch_is_rerun_in_place(server, iam, user_name, tmp_path):
