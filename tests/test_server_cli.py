@@ -76,6 +76,23 @@ def test_without_a_server_run_says_so_in_one_line_and_shows_no_server_traceback(
     assert "Traceback" not in result.stdout
 
 
+def test_without_a_server_batch_says_so_in_one_line_and_exits_quietly(
+    sandbox, iam, user_name, tmp_path
+):
+    names = [f"{user_name}-{i}" for i in range(3)]
+    for name in names:
+        create_loaded_user(iam, name)
+    users = tmp_path / "users.txt"
+    users.write_text("\n".join(names) + "\n")
+    result = offboard(cli_env(sandbox, tmp_path), "batch", "--users-file", str(users), "--yes")
+    assert result.returncode == 0, result.stderr
+    for name in names:
+        with pytest.raises(iam.exceptions.NoSuchEntityException):
+            iam.get_user(UserName=name)
+    assert result.stderr.count(FALLBACK_NOTICE) == 1
+    assert "Traceback" not in result.stderr and "Error flushing" not in result.stderr
+
+
 def test_server_start_status_stop_keep_one_server_that_run_reports_to(
     sandbox, iam, user_name, tmp_path
 ):
