@@ -18,6 +18,7 @@ kind (sandbox.fixtures.create_loaded_user). Measured in this one run:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import shutil
@@ -180,7 +181,13 @@ def main() -> None:
     )
     aws_cli = shutil.which("aws")
     proc = start_sandbox(port)
+    # The CLI's choice of Prefect server: configured, the local one, or a quiet temporary one
+    # (Prefect's own prints shutdown tracebacks).
+    server = contextlib.ExitStack()
     try:
+        from cli.local_server import prefect_api
+
+        server.enter_context(prefect_api())
         started = time.perf_counter()
         floor_users = seed_users(endpoint, "bench-floor", n)
         threaded_users = seed_users(endpoint, "bench-threads", n)
@@ -312,6 +319,7 @@ def main() -> None:
         print(f"\nengine CPU seconds: {engine_cpu:.2f} ({engine_cpu / n * 1000:.0f} ms/user)")
         print(f"engine process peak RSS: {peak_mb:.0f} MB")
     finally:
+        server.close()
         proc.terminate()
         proc.wait(timeout=10)
         shutil.rmtree(workdir, ignore_errors=True)

@@ -9,6 +9,7 @@ procedure; the engine runs the Prefect flow per user. Prints ratios measured in 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import socket
@@ -117,7 +118,13 @@ def main() -> None:
         }
     )
     proc = start_sandbox(port)
+    # The CLI's choice of Prefect server: configured, the local one, or a quiet temporary one
+    # (Prefect's own prints shutdown tracebacks).
+    server = contextlib.ExitStack()
     try:
+        from cli.local_server import prefect_api
+
+        server.enter_context(prefect_api())
         from sandbox.fixtures import create_loaded_user
 
         admin, _ = counting_client(endpoint)
@@ -166,6 +173,7 @@ def main() -> None:
         print(f"engine CPU seconds: {cpu:.2f} ({cpu / n * 1000:.0f} ms/user)")
         print(f"engine process peak RSS: {peak_mb:.0f} MB")
     finally:
+        server.close()
         proc.terminate()
         proc.wait(timeout=10)
 

@@ -264,7 +264,8 @@ def register(app: typer.Typer) -> None:
         activity guard, 5 not confirmed at the prompt (nothing changed).
         """
         as_json = wants_json(output, as_json)
-        from flows.offboard_batch import check_batch_size, plan_batch, reporting_progress, run_batch
+        from flows.offboard_batch import check_batch_size, plan_batch, reporting_progress
+        from flows.run_here import batch_here as run_batch
 
         selection = _selection(users_file, tag, group, employee_id)
         if not yes and not dry_run:
@@ -282,12 +283,18 @@ def register(app: typer.Typer) -> None:
             "reason": reason,
             "ticket": ticket,
         }
+        from cli.local_server import prefect_api
+
         if as_json:
-            report = run_batch(selection, **parameters)
+            with prefect_api():
+                report = run_batch(selection, **parameters)
             emit_json(report)
         else:
-            bar = _ProgressBar(Console(stderr=True), dry_run=dry_run)
-            with bar, reporting_progress(bar):
+            with (
+                prefect_api(),
+                _ProgressBar(Console(stderr=True), dry_run=dry_run) as bar,
+                reporting_progress(bar),
+            ):
                 report = run_batch(selection, **parameters)
             render.console.print(summary_table(report))
             render.console.print(totals_line(report))

@@ -28,6 +28,7 @@ from cli.errors import (
 )
 from cli.help import add_help
 from cli.options import OutputOption, ProfileOption, RegionOption, wants_json
+from cli.server_cli import server_app
 from config.logging import configure_logging
 from tasks.models import validate_user_name
 from tasks.user import resolve_user
@@ -164,16 +165,18 @@ def run(
         plan(user)
         confirm_or_exit(f"Delete IAM user {user} and everything attached to it?")
 
-    from flows.offboard_user import run_offboarding
+    from cli.local_server import prefect_api
+    from flows.run_here import offboard_here
 
-    report = run_offboarding(
-        user_name=user,
-        reason=reason,
-        ticket=ticket,
-        override_activity_guard=override_activity_guard,
-        plan=saved_plan,
-        replan=replan,
-    )
+    with prefect_api():
+        report = offboard_here(
+            user_name=user,
+            reason=reason,
+            ticket=ticket,
+            override_activity_guard=override_activity_guard,
+            plan=saved_plan,
+            replan=replan,
+        )
     if as_json:
         emit_json(report)
     elif report.outcome != "refused":
@@ -355,6 +358,7 @@ runs_cli.register(app)
 webhook_cli.register(app)
 rename_cli.register(app)
 app.add_typer(config_cli.config_app, name="config")
+app.add_typer(server_app, name="server")
 add_help(app)
 
 

@@ -18,11 +18,15 @@ STATES = ("failed", "completed", "running", "scheduled", "crashed", "cancelled")
 
 def _client() -> Any:
     from prefect.client.orchestration import get_client
-    from prefect.settings import PREFECT_API_URL
 
-    if not PREFECT_API_URL.value():
-        raise fail("no Prefect server configured: set PREFECT_API_URL", 2)
     return get_client(sync_client=True)
+
+
+def _require_server(url: str | None) -> None:
+    if not url:
+        raise fail(
+            "no Prefect server: set PREFECT_API_URL, or start one with `offboard server start`", 2
+        )
 
 
 def register(app: typer.Typer) -> None:
@@ -54,74 +58,185 @@ def register(app: typer.Typer) -> None:
             run_filter = FlowRunFilter(
                 state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[state_type]))
             )
-        with _client() as client:
-            found = client.read_flow_runs(
-                flow_filter=FlowFilter(name=FlowFilterName(any_=list(FLOW_NAMES))),
-                flow_run_filter=run_filter,
-                sort=FlowRunSort.START_TIME_DESC,
-                limit=limit,
-            )
-        rows = [
-            {
-                "flow_run_id": str(run.id),
-                "name": run.name,
-                "user": run.parameters.get("user_name"),
-                "state": run.state.type.value if run.state else None,
-                # The run's state message names the outcome and the failing step.
-                "outcome": run.state.message if run.state else None,
-                "attempts": run.run_count,
-                "start_time": run.start_time.isoformat() if run.start_time else None,
-            }
-            for run in found
-        ]
+        from cli.local_server import existing_server
+
+        with existing_server() as url:
+            _require_server(url)
+            with _client() as client:
+                found = client.read_flow_runs(
+                    flow_filter=FlowFilter(name=FlowFilterName(any_=list(FLOW_NAMES))),
+                    flow_run_filter=run_filter,
+                    sort=FlowRunSort.START_TIME_DESC,
+                    limit=limit,
+                )
+            rows = [_row(run) for run in found]
         if as_json:
             import json
 
             typer.echo(json.dumps(rows, indent=2))
             return
         table = Table(title="Offboarding runs", title_justify="left")
-        for column in ("flow run", "user", "state", "outcome / failing step", "attempts"):
-            table.add_column(column)
+        # Ids are pasted into `offboard rerun`: never cut them.
+        table.add_column("flow run", no_wrap=True, min_width=36)
+        table.add_column("user", overflow="fold")
+        table.add_column("state: outcome", overflow="fold")
+        table.add_column("failing step", overflow="fold")
+        table.add_column("tries", justify="right")
         for row in rows:
+            step = row["failing_step"]
+            if step and row["error_code"]:
+                step += f": {row['error_code']}"
+                if row["action"]:
+                    step += f" on {row['action']}"
+            state_name = str(row["state"] or "-").lower()
+            outcome = row["outcome"]
             table.add_row(
                 row["flow_run_id"],
-                str(row["user"]),
-                str(row["state"]),
-                str(row["outcome"] or "-"),
+                str(row["user"] or "-"),
+                f"{state_name}: {outcome}" if outcome and outcome != state_name else state_name,
+                step or "-",
                 str(row["attempts"]),
             )
+        # The shared console lays piped or captured output out wide, uncut.
         render.console.print(table)
+        if rows and rows[0]["ui_url"]:
+            base = str(rows[0]["ui_url"]).rsplit("/", 1)[0]
+            typer.echo(f"UI: {base}/ID")
 
     @app.command()
     @cli_errors
     def rerun(
         flow_run_id: Annotated[str, typer.Argument(help="The failed run's id (offboard runs).")],
+        override_activity_guard: Annotated[
+            bool,
+            typer.Option(
+                "--override-activity-guard",
+                help="Delete even if the user was recently active (needs --reason; audited).",
+            ),
+        ] = False,
+        reason: Annotated[str | None, typer.Option(help="Why (kept with the run).")] = None,
+        worker: Annotated[
+            bool,
+            typer.Option("--worker", help="Leave the run to a worker of its deployment."),
+        ] = False,
     ) -> None:
-        """Re-execute a failed run in place (same flow run, like the UI's Retry button).
+        """Finish a failed or crashed run in place: the same flow run, its next attempt.
 
-        A worker picks it up; steps already done find nothing left to remove."""
-        from prefect.client.schemas.objects import StateType
-        from prefect.client.schemas.responses import SetStateStatus
-        from prefect.exceptions import ObjectNotFound
-        from prefect.states import Scheduled
-
+        Executes here and ends with the run's exit code (as `offboard run`), or with --worker
+        schedules it for a worker (like the UI's Retry button). Steps already done find nothing
+        left to remove. Example: offboard rerun 4f2a4e50-81d0-4c55-9d0e-0b6f3e1c2d7a
+        """
+        if override_activity_guard and not (reason and reason.strip()):
+            raise fail("--override-activity-guard needs --reason", 2)
         try:
             run_id = uuid.UUID(flow_run_id)
         except ValueError:
             raise fail(f"{flow_run_id!r} is not a flow run id", 2) from None
-        with _client() as client:
-            try:
-                run = client.read_flow_run(run_id)
-            except ObjectNotFound:
-                raise fail(f"no flow run {flow_run_id}", 2) from None
-            if run.state is None or run.state.type not in (StateType.FAILED, StateType.CRASHED):
-                current = run.state.type.value if run.state else "unknown"
-                raise fail(f"flow run {flow_run_id} is {current}, not failed: nothing to rerun", 2)
-            if run.deployment_id is None:
-                raise fail(f"flow run {flow_run_id} has no deployment; run it again instead", 2)
-            result = client.set_flow_run_state(
-                run_id, Scheduled(message="Rerun by operator (offboard rerun)"), force=True
-            )
-            if result.status == SetStateStatus.ABORT:
-                raise fail(f"the server refused the rerun: {result.details.reason}", 1)
+        from cli.local_server import existing_server
+
+        with existing_server() as server_url:
+            _require_server(server_url)
+            _rerun(run_id, override_activity_guard, reason, worker)
+
+
+def _rerun(
+    run_id: uuid.UUID, override_activity_guard: bool, reason: str | None, worker: bool
+) -> None:
+    from flows.run_here import read_rerunnable, rerun_by_worker, ui_url
+
+    flow_run_id = str(run_id)
+    try:
+        run, flow_name = read_rerunnable(run_id)
+    except ValueError as exc:
+        raise fail(str(exc), 2) from None
+    flow = _flows().get(flow_name)
+    if flow is None:
+        raise fail(f"flow run {flow_run_id} is a {flow_name} run, not an offboarding", 2)
+    updates: dict[str, Any] = {}
+    if override_activity_guard:
+        updates = {"override_activity_guard": True, "reason": reason}
+    elif reason:
+        updates = {"reason": reason}
+    url = ui_url(run_id)
+    if worker:
+        try:
+            rerun_by_worker(run, updates)
+        except ValueError as exc:
+            raise fail(str(exc), 2) from None
         typer.echo(f"flow run {flow_run_id} scheduled again; a worker will pick it up")
+        if url:
+            typer.echo(url)
+        return
+    _rerun_here(flow, run, updates, url)
+
+
+def _flows() -> dict[str, Any]:
+    from flows.offboard_batch import offboard_batch
+    from flows.offboard_user import offboard_user
+
+    return {flow.name: flow for flow in (offboard_user, offboard_batch)}
+
+
+def _row(run: Any) -> dict[str, Any]:
+    from flows.report import parse_summary
+    from flows.run_here import ui_url
+
+    message = run.state.message if run.state else None
+    parts = parse_summary(message)
+    return {
+        "flow_run_id": str(run.id),
+        "name": run.name,
+        "user": run.parameters.get("user_name") or _batch_of(run),
+        "state": run.state.type.value if run.state else None,
+        # The run's state message names the outcome and the failing step; a run whose process
+        # died says so instead.
+        "outcome": parts["outcome"] or _state_outcome(run),
+        "failing_step": parts["step"],
+        "error_code": parts["error_code"],
+        "action": parts["action"],
+        "message": parts["message"] if parts["outcome"] else message,
+        "attempts": run.run_count,
+        "start_time": run.start_time.isoformat() if run.start_time else None,
+        "ui_url": ui_url(run.id),
+    }
+
+
+def _state_outcome(run: Any) -> str | None:
+    """Without an outcome in its message (a batch, a run whose process died): its state."""
+    return run.state.type.value.lower() if run.state else None
+
+
+def _batch_of(run: Any) -> str | None:
+    from pydantic import ValidationError
+
+    from flows.batch_models import BatchSelection
+
+    selection = run.parameters.get("selection")
+    if not isinstance(selection, dict):
+        return None
+    try:
+        return f"batch: {BatchSelection.model_validate(selection).describe()}"
+    except ValidationError:
+        return "batch"
+
+
+def _rerun_here(flow: Any, run: Any, updates: dict[str, Any], url: str | None) -> None:
+    from flows.batch_models import BatchReport
+    from flows.report import OffboardingReport
+    from flows.run_here import rerun_here
+
+    if url:
+        typer.echo(f"rerunning {run.id} here: {url}", err=True)
+    state = rerun_here(flow, run, updates)
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, OffboardingReport):
+        from cli.main import OUTCOME_EXIT
+
+        render.print_report(result)
+        raise typer.Exit(OUTCOME_EXIT[result.outcome])
+    if isinstance(result, BatchReport):
+        from cli.batch_cli import exit_code, summary_table
+
+        render.console.print(summary_table(result))
+        raise typer.Exit(exit_code(result))
+    raise fail(f"the rerun ended {state.type.value.lower()}: {state.message}", 1)

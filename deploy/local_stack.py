@@ -2,6 +2,10 @@
 work pool, the deployments from deploy/prefect.yaml, a worker and the HR webhook receiver.
 
     python -m deploy.local_stack up [--port 4200] [--webhook-port 8787] [--database-url URL]
+                                    [--crash-after 90]
+
+Runs send heartbeats; a run silent for ``--crash-after`` seconds is marked Crashed
+(deploy/crash_detection.py).
 
 The end-to-end tests start the same stack through :class:`LocalStack`.
 """
@@ -19,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from config.settings import get_settings
+from deploy.crash_detection import DEFAULT_WITHIN_SECONDS, HEARTBEAT_SECONDS
 
 PROJECT = Path(__file__).resolve().parents[1]
 POOL = "offboard"
@@ -30,6 +35,8 @@ class LocalStack:
     home: Path
     api_port: int = 4200
     database_url: str | None = None
+    # A run without a heartbeat for this long is marked Crashed (deploy/crash_detection.py).
+    crash_after_seconds: int = DEFAULT_WITHIN_SECONDS
     # Passed to every process (AWS endpoint and credentials, OFFBOARD_* settings, ...).
     extra_env: dict[str, str] = field(default_factory=dict)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -50,6 +57,8 @@ class LocalStack:
             # Workers poll every few seconds instead of ten, so runs start promptly.
             "PREFECT_WORKER_QUERY_SECONDS": "2",
             "OFFBOARD_PROJECT_DIR": str(PROJECT),
+            # Runs prove they are alive; the crash automation reacts when they stop.
+            "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_SECONDS),
         }
         if self.database_url:
             env["PREFECT_API_DATABASE_CONNECTION_URL"] = self.database_url
@@ -112,6 +121,18 @@ class LocalStack:
             "--prefect-file",
             str(PROJECT / "deploy" / "prefect.yaml"),
         )
+        self.python("-m", "deploy.crash_detection", "--within", str(self.crash_after_seconds))
+
+    def python(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, *args],
+            cwd=PROJECT,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=180,
+        )
 
     def start_worker(self) -> None:
         self._spawn("worker", "prefect", "worker", "start", "--pool", POOL, "--type", "process")
@@ -147,9 +168,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=4200)
     parser.add_argument("--webhook-port", type=int, default=8787)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--crash-after", type=int, default=DEFAULT_WITHIN_SECONDS)
     args = parser.parse_args(argv)
     home = args.home or get_settings().home / "prefect-server"
-    stack = LocalStack(home=home, api_port=args.port, database_url=args.database_url)
+    stack = LocalStack(
+        home=home,
+        api_port=args.port,
+        database_url=args.database_url,
+        crash_after_seconds=args.crash_after,
+    )
     try:
         stack.up(args.webhook_port if os.environ.get("OFFBOARD_WEBHOOK_SECRET") else None)
         print(f"Prefect API {stack.api_url}; UI http://127.0.0.1:{args.port}")

@@ -10,7 +10,7 @@ import structlog
 from prefect import flow
 from prefect.client.schemas.objects import State
 from prefect.runtime import flow_run
-from prefect.states import Failed
+from prefect.states import Completed, Failed
 
 from config.logging import ensure_logging
 from config.settings import get_settings
@@ -64,10 +64,9 @@ def offboard_user(
         user_name, dry_run, reason, ticket, override_activity_guard, account_id, plan, replan
     )
     if report.outcome in FAILING_OUTCOMES:
-        failure = report.failure
-        where = f"{failure.step}: {failure.error_code} on {failure.action}" if failure else "-"
-        return Failed(message=f"{report.outcome} ({where})", data=report)
-    return report
+        return Failed(message=report.summary(), data=report)
+    # The outcome in the state message too, for the UI and `offboard runs`.
+    return Completed(message=report.summary(), data=report)
 
 
 def run_offboarding(

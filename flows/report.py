@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Literal
 
@@ -34,6 +35,21 @@ class StepFailure(Frozen):
     message: str
 
 
+# The run's state message: "OUTCOME" or "OUTCOME: STEP (CODE on ACTION): WHY" (see summary()).
+_SUMMARY = re.compile(
+    r"^(?P<outcome>[a-z_]+)(?:: (?P<step>[^ :]+)(?: \((?P<error_code>[^ )]+)"
+    r"(?: on (?P<action>[^ )]+))?\))?: (?P<message>.*))?$",
+    re.DOTALL,
+)
+
+
+def parse_summary(message: str | None) -> dict[str, str | None]:
+    """The parts of a run's state message written by :meth:`OffboardingReport.summary`."""
+    found = _SUMMARY.match(message or "")
+    keys = ("outcome", "step", "error_code", "action", "message")
+    return {key: found.group(key) if found else None for key in keys}
+
+
 class OffboardingReport(Frozen):
     user_name: UserName
     outcome: Outcome
@@ -57,6 +73,18 @@ class OffboardingReport(Frozen):
     inventory_api_calls: int = 0
     started_at: datetime
     finished_at: datetime
+
+    def summary(self) -> str:
+        """One line for the run's state message, so the UI and `offboard runs` show the
+        outcome and, when it failed, the step, the IAM action and why."""
+        failure = self.failure
+        if failure is None:
+            return self.outcome
+        where = failure.step
+        if failure.error_code:
+            action = f" on {failure.action}" if failure.action else ""
+            where += f" ({failure.error_code}{action})"
+        return f"{self.outcome}: {where}: {failure.message}"
 
     @property
     def completed_steps(self) -> tuple[str, ...]:

@@ -29,7 +29,7 @@ def test_invalid_user_name_exits_2_with_one_line_before_any_aws_call(sandbox, ba
     assert sandbox.requests.since(mark) == []
 
 
-def test_unknown_user_exits_2_naming_it_without_mutating_call(sandbox):
+def test_unknown_user_exits_2_naming_it_without_mutating_call(sandbox, prefect_harness):
     mark = sandbox.requests.mark()
     for command in (
         ["plan", "ghost-user"],

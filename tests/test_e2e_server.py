@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from sandbox.extension import clear_faults, inject_fault
 from sandbox.fixtures import create_loaded_user
 
 SECRET = "e2e-shared-secret-0123456789"
+CRASH_AFTER_SECONDS = 35
 
 
 def free_port() -> int:
@@ -91,11 +93,23 @@ class Stack:
             time.sleep(1)
         raise TimeoutError(f"flow run {run_id} not in {states}: {run['state']}")
 
-    def offboard(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def wait_running(self, run_name: str, timeout: float) -> str:
+        """The id of the run named ``run_name`` once the server has it Running."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            runs = self.api(
+                "POST", "/flow_runs/filter", {"flow_runs": {"name": {"any_": [run_name]}}}
+            )
+            if runs and runs[0]["state"] and runs[0]["state"]["type"] == "RUNNING":
+                return str(runs[0]["id"])
+            time.sleep(0.3)
+        raise TimeoutError(f"{run_name} never ran")
+
+    def offboard(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(BIN / "offboard"), *args],
             cwd=PROJECT,
-            env=self.stack.env(),
+            env={**self.stack.env(), **env},
             capture_output=True,
             text=True,
             timeout=120,
@@ -108,6 +122,8 @@ def start_stack(sandbox, home: Path, database_url: str | None = None) -> tuple[L
         home=home,
         api_port=free_port(),
         database_url=database_url,
+        # The shortest that exceeds the 30 s heartbeat, so the crash test waits little.
+        crash_after_seconds=CRASH_AFTER_SECONDS,
         extra_env={
             **sandbox.env(),
             "OFFBOARD_AUDIT_LOG": str(audit_log),
@@ -241,6 +257,146 @@ def test_failed_run_is_rerun_in_place_without_redoing_completed_steps(
 def test_rerun_refuses_a_run_that_did_not_fail(server):
     result = server.offboard("rerun", str(uuid.uuid4()))
     assert result.returncode == 2 and "no flow run" in result.stderr
+
+
+def test_a_cli_run_belongs_to_its_deployment_and_runs_lists_its_outcome(server, iam, user_name):
+    """`offboard run` on a server: the run comes from the offboard-user deployment (so the UI's
+    Retry works), its state message carries the outcome, and `runs` shows the full id, the
+    outcome and the UI URL."""
+    create_loaded_user(iam, user_name)
+    result = server.offboard("run", user_name, "--yes", "--json")
+    assert result.returncode == 0, result.stderr
+    run_id = json.loads(result.stdout)["run_id"]
+    run = server.api("GET", f"/flow_runs/{run_id}")
+    assert run["deployment_id"] is not None
+    assert run["state"]["type"] == "COMPLETED" and run["state"]["message"] == "deleted"
+    listed = server.offboard("runs", "--json", "--limit", "200")
+    assert listed.returncode == 0, listed.stderr
+    [row] = [row for row in json.loads(listed.stdout) if row["flow_run_id"] == run_id]
+    assert row["outcome"] == "deleted" and row["user"] == user_name
+    assert row["ui_url"] == f"{server.stack.api_url.removesuffix('/api')}/runs/flow-run/{run_id}"
+    table = server.offboard("runs", "--limit", "200", COLUMNS="80")
+    assert run_id in table.stdout
+
+
+def test_a_held_run_is_finished_by_rerun_with_the_guard_override(server, iam, user_name):
+    """The activity guard holds a recently active user (run Failed, user deactivated, `runs`
+    names the guard); `rerun --override-activity-guard --reason` finishes that same run."""
+    from sandbox.access_activity import record_password_use
+
+    create_loaded_user(iam, user_name)
+    record_password_use(user_name, datetime.now(UTC) - timedelta(days=1))
+    held = server.offboard("run", user_name, "--yes")
+    assert held.returncode == 3, held.stderr
+    listed = server.offboard("runs", "--state", "failed", "--json", "--limit", "200")
+    [row] = [r for r in json.loads(listed.stdout) if r["user"] == user_name]
+    assert row["outcome"] == "deactivated_pending_deletion"
+    assert row["failing_step"] == "guard" and row["error_code"] == "ActivityGuard"
+    assert row["message"] and "None" not in row["message"]
+    run_id = row["flow_run_id"]
+
+    refused = server.offboard("rerun", run_id, "--override-activity-guard")
+    assert refused.returncode == 2 and "--reason" in refused.stderr
+    rerun = server.offboard("rerun", run_id, "--override-activity-guard", "--reason", "left")
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"/runs/flow-run/{run_id}" in rerun.stderr
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_user(UserName=user_name)
+    run = server.api("GET", f"/flow_runs/{run_id}")
+    assert run["state"]["type"] == "COMPLETED" and run["run_count"] == 2
+    assert run["parameters"]["override_activity_guard"] is True
+    records = [r for r in read_records(server.audit_log) if r.run_id == run_id]
+    assert ("guard", "guard.override") in [(r.step, r.action) for r in records]
+
+
+def test_a_killed_cli_run_is_marked_crashed_listed_and_finished_by_rerun(server, iam, user_name):
+    """SIGKILL of `offboard run` mid-run: its watchdog marks the run Crashed at once,
+    `runs --state crashed` lists it, and `rerun` finishes the same run."""
+    create_loaded_user(iam, user_name)
+    # Step 1 keeps failing with a retryable error, so the run is mid-flight when killed.
+    inject_fault("DeleteLoginProfile", "ServiceFailure", count=10_000, status=500)
+    env = {**server.stack.env(), "OFFBOARD_RETRY_BACKOFF_SECONDS": "5"}
+    env.pop("PREFECT_FLOWS_HEARTBEAT_FREQUENCY")  # the watchdog alone, as for a user's CLI
+    cli = subprocess.Popen(
+        [str(BIN / "offboard"), "run", user_name, "--yes"],
+        cwd=PROJECT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        run_id = server.wait_running(f"offboard-{user_name}", timeout=120)
+        cli.kill()
+        cli.wait(timeout=10)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+        clear_faults()
+    crashed = server.wait_run(run_id, {"CRASHED", "COMPLETED", "FAILED"}, timeout=60)
+    assert crashed["state"]["type"] == "CRASHED", crashed["state"]
+    assert "died" in crashed["state"]["message"]
+    listed = server.offboard("runs", "--state", "crashed", "--json", "--limit", "200")
+    assert listed.returncode == 0, listed.stderr
+    [row] = [r for r in json.loads(listed.stdout) if r["flow_run_id"] == run_id]
+    assert row["outcome"] == "crashed"
+
+    rerun = server.offboard("rerun", run_id)
+    assert rerun.returncode == 0, rerun.stderr
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_user(UserName=user_name)
+    assert server.api("GET", f"/flow_runs/{run_id}")["state"]["type"] == "COMPLETED"
+
+
+def test_a_run_whose_heartbeats_stop_is_marked_crashed_by_the_server(server):
+    """The server's automation (deploy/crash_detection.py): a Running flow run that sent a
+    heartbeat and then nothing within the limit is set Crashed, as a killed worker leaves it."""
+    flow = server.api("POST", "/flows/", {"name": f"heartbeat-probe-{uuid.uuid4().hex[:8]}"})
+    run = server.api("POST", "/flow_runs/", {"flow_id": flow["id"], "state": {"type": "RUNNING"}})
+    server.api(
+        "POST",
+        "/events",
+        [
+            {
+                "id": str(uuid.uuid4()),
+                "occurred": datetime.now(UTC).isoformat(),
+                "event": "prefect.flow-run.heartbeat",
+                "resource": {"prefect.resource.id": f"prefect.flow-run.{run['id']}"},
+            }
+        ],
+    )
+    crashed = server.wait_run(run["id"], {"CRASHED"}, timeout=CRASH_AFTER_SECONDS + 90)
+    assert "no heartbeat" in crashed["state"]["message"]
+
+
+def test_a_failed_cli_batch_is_rerun_in_place(server, iam, user_name, tmp_path):
+    """`offboard batch` on a server: a run of the offboard-batch deployment; when a user's step
+    fails the batch run is Failed, and `rerun` finishes that same batch run."""
+    names = [f"{user_name}-{i}" for i in range(2)]
+    for name in names:
+        create_loaded_user(iam, name)
+    users = tmp_path / "users.txt"
+    users.write_text("\n".join(names) + "\n")
+    inject_fault("DetachUserPolicy", "AccessDenied", count=1000, status=403)
+    try:
+        failed = server.offboard("batch", "--users-file", str(users), "--yes", "--json")
+    finally:
+        clear_faults()
+    assert failed.returncode == 1, failed.stderr
+    listed = server.offboard("runs", "--state", "failed", "--json", "--limit", "200")
+    batch_runs = [
+        r for r in json.loads(listed.stdout) if r["user"] and r["user"].startswith("batch")
+    ]
+    assert batch_runs, listed.stdout
+    run_id = batch_runs[0]["flow_run_id"]
+    assert server.api("GET", f"/flow_runs/{run_id}")["deployment_id"] is not None
+
+    rerun = server.offboard("rerun", run_id)
+    assert rerun.returncode == 0, rerun.stderr + rerun.stdout
+    for name in names:
+        with pytest.raises(iam.exceptions.NoSuchEntityException):
+            iam.get_user(UserName=name)
+    run = server.api("GET", f"/flow_runs/{run_id}")
+    assert run["state"]["type"] == "COMPLETED" and run["run_count"] == 2
 
 
 # --- the production database path -------------------------------------------------------------
