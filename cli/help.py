@@ -53,7 +53,14 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "offboard batch --employee-id E-1001 --yes",
     ),
     "runs": ("offboard runs --state failed", "offboard runs --limit 50 --json"),
-    "rerun": ("offboard rerun RUN_ID",),
+    "rerun": (
+        "offboard rerun RUN_ID",
+        'offboard rerun RUN_ID --override-activity-guard --reason "approved in CHG-42"',
+        "offboard rerun RUN_ID --worker",
+    ),
+    "server start": ("offboard server start", "offboard server start --port 4300"),
+    "server stop": ("offboard server stop",),
+    "server status": ("offboard server status",),
     "webhook": ("OFFBOARD_WEBHOOK_SECRET=... offboard webhook --host 0.0.0.0 --port 8787",),
     "rename": (
         "offboard rename alice --new-name alice.smith --dry-run",
