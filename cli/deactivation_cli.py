@@ -10,6 +10,7 @@ from rich.table import Table
 
 from cli import render
 from cli.errors import JsonOption, cli_errors, emit_json, fail, writes_audit_trail
+from cli.local_server import prefect_api
 from cli.options import ProfileOption, RegionOption
 from tasks.models import validate_user_name
 
@@ -59,9 +60,14 @@ def register(app: typer.Typer) -> None:
 
         validate_user_name(user)
         window = make_window(start, until)
-        report = deactivate_user(
-            user_name=user, window=window, disable_keys=disable_keys, reason=reason, ticket=ticket
-        )
+        with prefect_api():
+            report = deactivate_user(
+                user_name=user,
+                window=window,
+                disable_keys=disable_keys,
+                reason=reason,
+                ticket=ticket,
+            )
         _finish(report, as_json)
 
     @app.command()
@@ -79,7 +85,9 @@ def register(app: typer.Typer) -> None:
         from flows.deactivation import reactivate_user
 
         validate_user_name(user)
-        _finish(reactivate_user(user_name=user, reason=reason, ticket=ticket), as_json)
+        with prefect_api():
+            report = reactivate_user(user_name=user, reason=reason, ticket=ticket)
+        _finish(report, as_json)
 
     @leave_app.command("sync")
     @cli_errors
@@ -106,7 +114,8 @@ def register(app: typer.Typer) -> None:
             )
         except CalendarError as exc:
             raise fail(str(exc), 2) from None
-        report = sync_leave_deactivations(calendar=calendar)
+        with prefect_api():
+            report = sync_leave_deactivations(calendar=calendar)
         if as_json:
             emit_json(report)
             return

@@ -258,6 +258,7 @@ def restore(
     2 refused (bad snapshot, another account, missing policy or group, existing or protected
     user).
     """
+    from cli.local_server import prefect_api
     from flows.restore_user import restore_user, validate_restore_input
     from tasks.restore_checks import check_names
     from tasks.snapshot import load_snapshot
@@ -266,14 +267,15 @@ def restore(
     # A bad path or file is a usage error, before any IAM call.
     loaded = load_snapshot(snapshot)
     check_names(loaded, new_name or loaded.user.user_name, snapshot)
-    report = restore_user(
-        snapshot_location=snapshot,
-        new_name=new_name,
-        into_account=into_account,
-        into_existing=into_existing,
-        reason=reason,
-        ticket=ticket,
-    )
+    with prefect_api():
+        report = restore_user(
+            snapshot_location=snapshot,
+            new_name=new_name,
+            into_account=into_account,
+            into_existing=into_existing,
+            reason=reason,
+            ticket=ticket,
+        )
     if as_json:
         emit_json(report)
     elif report.outcome == "restored":

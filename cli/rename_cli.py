@@ -21,6 +21,7 @@ from cli.errors import (
     terminal_input,
     writes_audit_trail,
 )
+from cli.local_server import prefect_api
 from cli.options import ProfileOption, RegionOption
 
 if TYPE_CHECKING:
@@ -61,11 +62,27 @@ def rename(
     Exit codes: 0 renamed or planned, 1 a change failed, 2 refused (bad input, unknown or
     protected user, the new name is taken), 5 not confirmed at the prompt (nothing changed).
     """
-    from flows.rename_user import rename_user, validate_rename_input
+    from flows.rename_user import validate_rename_input
 
     validate_rename_input(user, new_name, new_path)
     if not (yes or dry_run) and not terminal_input():
         raise fail("refusing to rename without --yes when not run from a terminal", 2)
+    with prefect_api():
+        _rename(user, new_name, new_path, reason, ticket, dry_run, yes, as_json)
+
+
+def _rename(
+    user: str,
+    new_name: str | None,
+    new_path: str | None,
+    reason: str | None,
+    ticket: str | None,
+    dry_run: bool,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    from flows.rename_user import rename_user
+
     if dry_run or not yes:
         planned = rename_user(
             user_name=user,

@@ -76,6 +76,21 @@ def test_without_a_server_run_says_so_in_one_line_and_shows_no_server_traceback(
     assert "Traceback" not in result.stdout
 
 
+def test_without_a_server_deactivate_and_reactivate_say_so_in_one_line(
+    sandbox, iam, user_name, tmp_path
+):
+    """Every command that runs a flow tells why it is slow, not only run and batch."""
+    create_loaded_user(iam, user_name)
+    env = cli_env(sandbox, tmp_path)
+    for command, denied in (("deactivate", True), ("reactivate", False)):
+        result = offboard(env, command, user_name)
+        assert result.returncode == 0, result.stderr
+        assert result.stderr.count(FALLBACK_NOTICE) == 1, result.stderr
+        assert "Traceback" not in result.stderr and "Error flushing" not in result.stderr
+        policies = iam.list_user_policies(UserName=user_name)["PolicyNames"]
+        assert ("offboard-deactivated" in policies) is denied
+
+
 def test_without_a_server_batch_says_so_in_one_line_and_exits_quietly(
     sandbox, iam, user_name, tmp_path
 ):
