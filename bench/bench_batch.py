@@ -21,14 +21,16 @@ import argparse
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +84,23 @@ def timed(work: Callable[[], Any]) -> tuple[float, Any]:
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+@contextmanager
+def profiling(out: Path | None) -> Iterator[None]:
+    """py-spy samples this process (every thread, GIL holders only) while the block runs."""
+    if out is None:
+        yield
+        return
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    command = [spy, "record", "--gil", "--format", "raw", "--pid", str(os.getpid()), "-o", str(out)]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # py-spy attaches before the measured work starts
+    try:
+        yield
+    finally:
+        proc.send_signal(signal.SIGINT)  # py-spy writes its profile on SIGINT
+        proc.wait(timeout=60)
 
 
 def aws_cli_offboard(env: dict[str, str], user: str) -> int:
@@ -153,6 +172,12 @@ def main() -> None:
         "--limited-users", type=int, default=10, help="users for the run at the default rate"
     )
     parser.add_argument("--cli-users", type=int, default=3)
+    parser.add_argument(
+        "--py-spy",
+        type=Path,
+        metavar="FILE",
+        help="profile the rate-off engine batch with `py-spy record --gil --format raw` into FILE",
+    )
     args = parser.parse_args()
     n = args.users
 
@@ -186,6 +211,8 @@ def main() -> None:
         threaded_users = seed_users(endpoint, "bench-threads", n)
         engine_users = seed_users(endpoint, "bench-engine", n)
         limited_users = seed_users(endpoint, "bench-limited", args.limited_users)
+        if not args.cli_users:
+            aws_cli = None
         cli_users = seed_users(endpoint, "bench-cli", args.cli_users) if aws_cli else []
         seeded = 3 * n + len(limited_users) + len(cli_users)
         print(f"seeded {seeded} users in {time.perf_counter() - started:.0f} s")
@@ -250,9 +277,12 @@ def main() -> None:
         os.environ["OFFBOARD_IAM_CALLS_PER_SECOND"] = "0"
         get_settings.cache_clear()
         engine_calls.clear()
-        cpu_before = cpu_seconds()
-        engine_wall, report = timed(lambda: run_batch(selection(engine_users), allow_large_batch=n))
-        engine_cpu = cpu_seconds() - cpu_before
+        with profiling(args.py_spy):
+            cpu_before = cpu_seconds()
+            engine_wall, report = timed(
+                lambda: run_batch(selection(engine_users), allow_large_batch=n)
+            )
+            engine_cpu = cpu_seconds() - cpu_before
         failures = [u.report.failure for u in report.users if u.report.outcome != "deleted"]
         assert not failures, failures[:3]
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -296,7 +326,8 @@ def main() -> None:
                 f"{cli_wall / len(cli_users) / per_floor_user:>10.2f}  (per user)"
             )
         else:
-            print("aws CLI procedure: skipped (no `aws` command on PATH)")
+            why = "--cli-users 0" if not args.cli_users else "no `aws` command on PATH"
+            print(f"aws CLI procedure: skipped ({why})")
         print(f"\nIAM calls held to {limited_rate:.1f}/s at the default {default_rate:g} calls/s")
         print(f"\n{'API calls per user':44}{'floor':>9}{'engine':>9}{'ratio':>10}")
         print(
