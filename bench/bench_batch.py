@@ -198,11 +198,15 @@ def main() -> None:
             "OFFBOARD_LOG_LEVEL": "WARNING",
             "OFFBOARD_AUDIT_LOG": str(workdir / "audit.jsonl"),
             "OFFBOARD_SNAPSHOT_STORE": str(workdir / "snapshots"),
-            "PREFECT_LOGGING_LEVEL": "WARNING",
             "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            # As the CLI: the console shows warnings and errors only.
+            "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING",
         }
     )
+    # The engine's own Prefect settings, as the CLI and the flows apply them.
+    from config.prefect_runtime import apply_prefect_defaults
+
+    apply_prefect_defaults()
     aws_cli = shutil.which("aws")
     proc = start_sandbox(port)
     try:
@@ -256,7 +260,10 @@ def main() -> None:
         def selection(names: list[str]) -> BatchSelection:
             return BatchSelection(users=tuple(BatchTarget(user_name=name) for name in names))
 
-        # Prefect's temporary API server starts outside the measurement.
+        # Prefect's temporary API server starts outside the measurement, quiet at shutdown.
+        from config.prefect_runtime import start_temporary_server_quietly
+
+        start_temporary_server_quietly()
         admin, _ = counting_client(endpoint)
         admin.create_user(UserName="bench-warmup")
         run_batch(selection(["bench-warmup"]))
