@@ -9,8 +9,9 @@ kind (sandbox.fixtures.create_loaded_user). Measured in this one run:
 * the same loop on 8 threads;
 * the engine's batch flow with default settings, except the IAM call rate: unlimited, so the
   engine's own overhead is compared with the floor's;
-* the engine's batch flow with default settings, rate limit included, on a few users: how close
-  it holds the rate;
+* at a realistic IAM latency (``--latency-ms``, a second sandbox that delays every call): the
+  floor, the engine at its default concurrency, and how close the engine holds the default call
+  rate (bench/latency_case.py);
 * the seed's AWS CLI procedure (``aws iam ...`` per command) on 3 users, when ``aws`` is
   installed.
 """
@@ -25,7 +26,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_offboard import counting_client, floor_offboard, free_port, start_sandbox  # noqa: E402
+from bench.latency_case import EngineProbe, print_latency_case, run_latency_case  # noqa: E402
 
 # Deletion calls are lists and deletes; everything else the engine calls is counted apart.
 SAFETY_ACTIONS = frozenset(
@@ -169,6 +170,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument(
+        "--latency-ms", type=float, default=40, help="per-call latency of the second case (0: skip)"
+    )
+    parser.add_argument(
+        "--latency-users", type=int, default=20, help="users per run at that latency"
+    )
+    parser.add_argument(
         "--limited-users", type=int, default=10, help="users for the run at the default rate"
     )
     parser.add_argument("--cli-users", type=int, default=3)
@@ -209,20 +216,33 @@ def main() -> None:
     apply_prefect_defaults()
     aws_cli = shutil.which("aws")
     proc = start_sandbox(port)
+    slow_port = free_port()
+    slow_endpoint = f"http://127.0.0.1:{slow_port}"
+    slow = start_sandbox(slow_port, latency_ms=args.latency_ms) if args.latency_ms else None
     try:
         started = time.perf_counter()
         floor_users = seed_users(endpoint, "bench-floor", n)
         threaded_users = seed_users(endpoint, "bench-threads", n)
         engine_users = seed_users(endpoint, "bench-engine", n)
-        limited_users = seed_users(endpoint, "bench-limited", args.limited_users)
         if not args.cli_users:
             aws_cli = None
         cli_users = seed_users(endpoint, "bench-cli", args.cli_users) if aws_cli else []
-        seeded = 3 * n + len(limited_users) + len(cli_users)
+        slow_users: dict[str, list[str]] = {}
+        if slow is not None:
+            # Calls wait side by side, so more threads seed faster at a latency.
+            for kind, count in (
+                ("floor", args.latency_users),
+                ("engine", args.latency_users),
+                ("limited", args.limited_users),
+            ):
+                slow_users[kind] = seed_users(slow_endpoint, f"bench-slow-{kind}", count, 16)
+        seeded = 3 * n + len(cli_users) + sum(map(len, slow_users.values()))
         print(f"seeded {seeded} users in {time.perf_counter() - started:.0f} s")
 
         floor_iam, floor_calls = counting_client(endpoint)
+        cpu_before = cpu_seconds()
         floor_wall, _ = timed(lambda: [floor_offboard(floor_iam, name) for name in floor_users])
+        floor_cpu = cpu_seconds() - cpu_before
 
         threads_iam, _ = counting_client(endpoint)
         with ThreadPoolExecutor(8) as pool:
@@ -244,17 +264,10 @@ def main() -> None:
         from flows.offboard_batch import run_batch
         from tasks.aws import ClientFactory, set_client_factory
 
-        engine_calls: Counter[str] = Counter()
-        counting = threading.Lock()
+        probe = EngineProbe()
+        engine_calls = probe.calls
         factory = ClientFactory()
-
-        def count(model: Any = None, **_: Any) -> None:
-            if model is not None:
-                with counting:
-                    engine_calls[model.name] += 1
-
-        # Registered before the factory makes its clients, so every engine client counts.
-        factory.session.events.register("before-call", count)
+        probe.install(factory.session)
         set_client_factory(factory)
 
         def selection(names: list[str]) -> BatchSelection:
@@ -268,22 +281,10 @@ def main() -> None:
         admin.create_user(UserName="bench-warmup")
         run_batch(selection(["bench-warmup"]))
 
-        # The default rate, on a few users.
-        engine_calls.clear()
-        limited_wall, limited = timed(
-            lambda: run_batch(selection(limited_users), allow_large_batch=len(limited_users))
-        )
-        limited_rate = (
-            sum(c for name, c in engine_calls.items() if name not in {"GetCallerIdentity"})
-            / limited_wall
-        )
-        assert all(u.report.outcome == "deleted" for u in limited.users)
-        default_rate = get_settings().iam_calls_per_second
-
         # Everything default but the rate.
         os.environ["OFFBOARD_IAM_CALLS_PER_SECOND"] = "0"
         get_settings.cache_clear()
-        engine_calls.clear()
+        probe.clear()
         with profiling(args.py_spy):
             cpu_before = cpu_seconds()
             engine_wall, report = timed(
@@ -319,13 +320,6 @@ def main() -> None:
         for label, wall, users in rows:
             print(f"{label:44}{wall:>9.2f}{users / wall:>9.1f}{wall / floor_wall:>10.2f}")
         per_floor_user = floor_wall / n
-        limited_label = (
-            f"engine batch, default {default_rate:g} calls/s ({len(limited_users)} users)"
-        )
-        print(
-            f"{limited_label:44}{limited_wall:>9.2f}{len(limited_users) / limited_wall:>9.1f}"
-            f"{limited_wall / len(limited_users) / per_floor_user:>10.2f}  (per user)"
-        )
         if aws_cli:
             label = f"aws CLI procedure ({len(cli_users)} users)"
             print(
@@ -335,7 +329,6 @@ def main() -> None:
         else:
             why = "--cli-users 0" if not args.cli_users else "no `aws` command on PATH"
             print(f"aws CLI procedure: skipped ({why})")
-        print(f"\nIAM calls held to {limited_rate:.1f}/s at the default {default_rate:g} calls/s")
         print(f"\n{'API calls per user':44}{'floor':>9}{'engine':>9}{'ratio':>10}")
         print(
             f"{'deletion (lists + deletes)':44}{floor_per_user:>9.1f}{deletion:>9.1f}"
@@ -349,9 +342,42 @@ def main() -> None:
             print(f"{'aws CLI procedure':44}{cli_calls / len(cli_users):>9.1f}")
         print(f"\nengine CPU seconds: {engine_cpu:.2f} ({engine_cpu / n * 1000:.0f} ms/user)")
         print(f"engine process peak RSS: {peak_mb:.0f} MB")
+
+        slow_result = None
+        if slow is not None:
+            slow_result = run_latency_case(
+                latency_ms=args.latency_ms,
+                endpoint=slow_endpoint,
+                floor_users=slow_users["floor"],
+                engine_users=slow_users["engine"],
+                limited_users=slow_users["limited"],
+                floor_offboard=floor_offboard,
+                counting_client=counting_client,
+            )
+            print_latency_case(slow_result)
+
+        print(f"\nthe issue's ratios, measured in this run ({os.cpu_count()} CPUs)")
+        print(f"  engine batch vs sequential floor ({n} users): {engine_wall / floor_wall:.2f}")
+        print(
+            f"  engine CPU per user: {engine_cpu / n * 1000:.0f} ms"
+            f" (the floor's raw loop: {floor_cpu / n * 1000:.0f} ms)"
+        )
+        if slow_result is not None:
+            ratio = slow_result.engine_wall / slow_result.floor_wall
+            rate = slow_result.rate
+            print(
+                f"  at {slow_result.latency_ms:g} ms latency, engine vs sequential floor:"
+                f" {ratio:.2f} ({1 / ratio:.1f}x faster)"
+            )
+            print(
+                f"  default rate held: {rate.mean / slow_result.limit:.1%} of"
+                f" {slow_result.limit:g} calls/s (busiest 5 s: {rate.peak / slow_result.limit:.1%})"
+            )
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        for server in (proc, slow):
+            if server is not None:
+                server.terminate()
+                server.wait(timeout=10)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
