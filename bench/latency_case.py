@@ -106,7 +106,7 @@ def run_latency_case(
     from config.settings import get_settings
     from flows.batch_models import BatchSelection, BatchTarget
     from flows.offboard_batch import run_batch
-    from tasks.aws import ClientFactory, set_client_factory
+    from tasks.aws import ClientFactory, get_client_factory, set_client_factory
 
     def selection(names: list[str]) -> BatchSelection:
         return BatchSelection(users=tuple(BatchTarget(user_name=name) for name in names))
@@ -117,12 +117,47 @@ def run_latency_case(
         floor_offboard(floor_iam, name)
     floor_wall = time.perf_counter() - started
 
-    for key in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_IAM", "AWS_ENDPOINT_URL_STS"):
-        os.environ[key] = endpoint
+    keys = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_IAM", "AWS_ENDPOINT_URL_STS")
+    saved_env = {key: os.environ.get(key) for key in keys}
+    saved_rate = os.environ.get("OFFBOARD_IAM_CALLS_PER_SECOND")
+    saved_factory = get_client_factory()
+    os.environ.update(dict.fromkeys(keys, endpoint))
     probe = EngineProbe()
     factory = ClientFactory()
     probe.install(factory.session)
     set_client_factory(factory)
+    try:
+        return _engine_runs(
+            probe,
+            selection,
+            run_batch,
+            get_settings,
+            engine_users,
+            limited_users,
+            latency_ms=latency_ms,
+            floor_wall=floor_wall,
+        )
+    finally:
+        for key, value in {**saved_env, "OFFBOARD_IAM_CALLS_PER_SECOND": saved_rate}.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        get_settings.cache_clear()
+        set_client_factory(saved_factory)
+
+
+def _engine_runs(
+    probe: EngineProbe,
+    selection: Callable[[list[str]], Any],
+    run_batch: Callable[..., Any],
+    get_settings: Any,
+    engine_users: list[str],
+    limited_users: list[str],
+    *,
+    latency_ms: float,
+    floor_wall: float,
+) -> LatencyResult:
 
     # Default concurrency, rate limit off: what the engine's concurrency buys at this latency.
     os.environ["OFFBOARD_IAM_CALLS_PER_SECOND"] = "0"
