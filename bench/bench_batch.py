@@ -9,8 +9,9 @@ kind (sandbox.fixtures.create_loaded_user). Measured in this one run:
 * the same loop on 8 threads;
 * the engine's batch flow with default settings, except the IAM call rate: unlimited, so the
   engine's own overhead is compared with the floor's;
-* the engine's batch flow with default settings, rate limit included, on a few users: how close
-  it holds the rate;
+* at a realistic IAM latency (``--latency-ms``, a second sandbox that delays every call): the
+  floor, the engine at its default concurrency, and how close the engine holds the default call
+  rate (bench/latency_case.py);
 * the seed's AWS CLI procedure (``aws iam ...`` per command) on 3 users, when ``aws`` is
   installed.
 """
@@ -22,14 +23,15 @@ import contextlib
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_offboard import counting_client, floor_offboard, free_port, start_sandbox  # noqa: E402
+from bench.latency_case import EngineProbe, print_latency_case, run_latency_case  # noqa: E402
 
 # Deletion calls are lists and deletes; everything else the engine calls is counted apart.
 SAFETY_ACTIONS = frozenset(
@@ -83,6 +86,23 @@ def timed(work: Callable[[], Any]) -> tuple[float, Any]:
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+@contextmanager
+def profiling(out: Path | None) -> Iterator[None]:
+    """py-spy samples this process (every thread, GIL holders only) while the block runs."""
+    if out is None:
+        yield
+        return
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    command = [spy, "record", "--gil", "--format", "raw", "--pid", str(os.getpid()), "-o", str(out)]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # py-spy attaches before the measured work starts
+    try:
+        yield
+    finally:
+        proc.send_signal(signal.SIGINT)  # py-spy writes its profile on SIGINT
+        proc.wait(timeout=60)
 
 
 def aws_cli_offboard(env: dict[str, str], user: str) -> int:
@@ -151,9 +171,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument(
+        "--latency-ms", type=float, default=40, help="per-call latency of the second case (0: skip)"
+    )
+    parser.add_argument(
+        "--latency-users", type=int, default=20, help="users per run at that latency"
+    )
+    parser.add_argument(
         "--limited-users", type=int, default=10, help="users for the run at the default rate"
     )
     parser.add_argument("--cli-users", type=int, default=3)
+    parser.add_argument(
+        "--py-spy",
+        type=Path,
+        metavar="FILE",
+        help="profile the rate-off engine batch with `py-spy record --gil --format raw` into FILE",
+    )
     args = parser.parse_args()
     n = args.users
 
@@ -174,13 +206,20 @@ def main() -> None:
             "OFFBOARD_LOG_LEVEL": "WARNING",
             "OFFBOARD_AUDIT_LOG": str(workdir / "audit.jsonl"),
             "OFFBOARD_SNAPSHOT_STORE": str(workdir / "snapshots"),
-            "PREFECT_LOGGING_LEVEL": "WARNING",
             "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            # As the CLI: the console shows warnings and errors only.
+            "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING",
         }
     )
+    # The engine's own Prefect settings, as the CLI and the flows apply them.
+    from config.prefect_runtime import apply_prefect_defaults
+
+    apply_prefect_defaults()
     aws_cli = shutil.which("aws")
     proc = start_sandbox(port)
+    slow_port = free_port()
+    slow_endpoint = f"http://127.0.0.1:{slow_port}"
+    slow = start_sandbox(slow_port, latency_ms=args.latency_ms) if args.latency_ms else None
     # The CLI's choice of Prefect server: configured, the local one, or a quiet temporary one
     # (Prefect's own prints shutdown tracebacks).
     server = contextlib.ExitStack()
@@ -192,13 +231,25 @@ def main() -> None:
         floor_users = seed_users(endpoint, "bench-floor", n)
         threaded_users = seed_users(endpoint, "bench-threads", n)
         engine_users = seed_users(endpoint, "bench-engine", n)
-        limited_users = seed_users(endpoint, "bench-limited", args.limited_users)
+        if not args.cli_users:
+            aws_cli = None
         cli_users = seed_users(endpoint, "bench-cli", args.cli_users) if aws_cli else []
-        seeded = 3 * n + len(limited_users) + len(cli_users)
+        slow_users: dict[str, list[str]] = {}
+        if slow is not None:
+            # Calls wait side by side, so more threads seed faster at a latency.
+            for kind, count in (
+                ("floor", args.latency_users),
+                ("engine", args.latency_users),
+                ("limited", args.limited_users),
+            ):
+                slow_users[kind] = seed_users(slow_endpoint, f"bench-slow-{kind}", count, 16)
+        seeded = 3 * n + len(cli_users) + sum(map(len, slow_users.values()))
         print(f"seeded {seeded} users in {time.perf_counter() - started:.0f} s")
 
         floor_iam, floor_calls = counting_client(endpoint)
+        cpu_before = cpu_seconds()
         floor_wall, _ = timed(lambda: [floor_offboard(floor_iam, name) for name in floor_users])
+        floor_cpu = cpu_seconds() - cpu_before
 
         threads_iam, _ = counting_client(endpoint)
         with ThreadPoolExecutor(8) as pool:
@@ -220,46 +271,44 @@ def main() -> None:
         from flows.offboard_batch import run_batch
         from tasks.aws import ClientFactory, set_client_factory
 
-        engine_calls: Counter[str] = Counter()
-        counting = threading.Lock()
+        probe = EngineProbe()
+        engine_calls = probe.calls
         factory = ClientFactory()
-
-        def count(model: Any = None, **_: Any) -> None:
-            if model is not None:
-                with counting:
-                    engine_calls[model.name] += 1
-
-        # Registered before the factory makes its clients, so every engine client counts.
-        factory.session.events.register("before-call", count)
+        probe.install(factory.session)
         set_client_factory(factory)
 
         def selection(names: list[str]) -> BatchSelection:
             return BatchSelection(users=tuple(BatchTarget(user_name=name) for name in names))
 
-        # Prefect's temporary API server starts outside the measurement.
+        # Prefect's server (entered above) is warm before the measurement.
         admin, _ = counting_client(endpoint)
         admin.create_user(UserName="bench-warmup")
         run_batch(selection(["bench-warmup"]))
 
-        # The default rate, on a few users.
-        engine_calls.clear()
-        limited_wall, limited = timed(
-            lambda: run_batch(selection(limited_users), allow_large_batch=len(limited_users))
-        )
-        limited_rate = (
-            sum(c for name, c in engine_calls.items() if name not in {"GetCallerIdentity"})
-            / limited_wall
-        )
-        assert all(u.report.outcome == "deleted" for u in limited.users)
-        default_rate = get_settings().iam_calls_per_second
+        # Before the big run, so that the temporary server's backlog of its events (SQLite)
+        # does not slow the engine's calls to that server here.
+        slow_result = None
+        if slow is not None:
+            slow_result = run_latency_case(
+                latency_ms=args.latency_ms,
+                endpoint=slow_endpoint,
+                floor_users=slow_users["floor"],
+                engine_users=slow_users["engine"],
+                limited_users=slow_users["limited"],
+                floor_offboard=floor_offboard,
+                counting_client=counting_client,
+            )
 
         # Everything default but the rate.
         os.environ["OFFBOARD_IAM_CALLS_PER_SECOND"] = "0"
         get_settings.cache_clear()
-        engine_calls.clear()
-        cpu_before = cpu_seconds()
-        engine_wall, report = timed(lambda: run_batch(selection(engine_users), allow_large_batch=n))
-        engine_cpu = cpu_seconds() - cpu_before
+        probe.clear()
+        with profiling(args.py_spy):
+            cpu_before = cpu_seconds()
+            engine_wall, report = timed(
+                lambda: run_batch(selection(engine_users), allow_large_batch=n)
+            )
+            engine_cpu = cpu_seconds() - cpu_before
         failures = [u.report.failure for u in report.users if u.report.outcome != "deleted"]
         assert not failures, failures[:3]
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -289,13 +338,6 @@ def main() -> None:
         for label, wall, users in rows:
             print(f"{label:44}{wall:>9.2f}{users / wall:>9.1f}{wall / floor_wall:>10.2f}")
         per_floor_user = floor_wall / n
-        limited_label = (
-            f"engine batch, default {default_rate:g} calls/s ({len(limited_users)} users)"
-        )
-        print(
-            f"{limited_label:44}{limited_wall:>9.2f}{len(limited_users) / limited_wall:>9.1f}"
-            f"{limited_wall / len(limited_users) / per_floor_user:>10.2f}  (per user)"
-        )
         if aws_cli:
             label = f"aws CLI procedure ({len(cli_users)} users)"
             print(
@@ -303,8 +345,8 @@ def main() -> None:
                 f"{cli_wall / len(cli_users) / per_floor_user:>10.2f}  (per user)"
             )
         else:
-            print("aws CLI procedure: skipped (no `aws` command on PATH)")
-        print(f"\nIAM calls held to {limited_rate:.1f}/s at the default {default_rate:g} calls/s")
+            why = "--cli-users 0" if not args.cli_users else "no `aws` command on PATH"
+            print(f"aws CLI procedure: skipped ({why})")
         print(f"\n{'API calls per user':44}{'floor':>9}{'engine':>9}{'ratio':>10}")
         print(
             f"{'deletion (lists + deletes)':44}{floor_per_user:>9.1f}{deletion:>9.1f}"
@@ -318,10 +360,33 @@ def main() -> None:
             print(f"{'aws CLI procedure':44}{cli_calls / len(cli_users):>9.1f}")
         print(f"\nengine CPU seconds: {engine_cpu:.2f} ({engine_cpu / n * 1000:.0f} ms/user)")
         print(f"engine process peak RSS: {peak_mb:.0f} MB")
+
+        if slow_result is not None:
+            print_latency_case(slow_result)
+
+        print(f"\nthe issue's ratios, measured in this run ({os.cpu_count()} CPUs)")
+        print(f"  engine batch vs sequential floor ({n} users): {engine_wall / floor_wall:.2f}")
+        print(
+            f"  engine CPU per user: {engine_cpu / n * 1000:.0f} ms"
+            f" (the floor's raw loop: {floor_cpu / n * 1000:.0f} ms)"
+        )
+        if slow_result is not None:
+            ratio = slow_result.engine_wall / slow_result.floor_wall
+            rate = slow_result.rate
+            print(
+                f"  at {slow_result.latency_ms:g} ms latency, engine vs sequential floor:"
+                f" {ratio:.2f} ({1 / ratio:.1f}x faster)"
+            )
+            print(
+                f"  default rate held: {rate.mean / slow_result.limit:.1%} of"
+                f" {slow_result.limit:g} calls/s (busiest 5 s: {rate.peak / slow_result.limit:.1%})"
+            )
     finally:
         server.close()
-        proc.terminate()
-        proc.wait(timeout=10)
+        for sandbox_process in (proc, slow):
+            if sandbox_process is not None:
+                sandbox_process.terminate()
+                sandbox_process.wait(timeout=10)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -33,9 +33,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_sandbox(port: int) -> subprocess.Popen[bytes]:
+def start_sandbox(port: int, latency_ms: float = 0) -> subprocess.Popen[bytes]:
+    """``python -m sandbox`` in its own process; ``latency_ms`` delays every AWS call."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "--port", str(port)],
+        [sys.executable, "-m", "sandbox", "--port", str(port), "--latency-ms", str(latency_ms)],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -113,8 +114,7 @@ def main() -> None:
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": "us-east-1",
             "OFFBOARD_LOG_LEVEL": "WARNING",
-            "PREFECT_LOGGING_LEVEL": "WARNING",
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING",
         }
     )
     proc = start_sandbox(port)
@@ -139,9 +139,11 @@ def main() -> None:
             floor_offboard(floor_iam, name)
         floor_wall = time.perf_counter() - started
 
+        from config.prefect_runtime import apply_prefect_defaults
         from flows.offboard_user import run_offboarding
 
-        # Warm up Prefect (its temporary API server) outside the measurement.
+        apply_prefect_defaults()
+        # Warm up Prefect outside the measurement.
         warm = "bench-warmup"
         admin.create_user(UserName=warm)
         run_offboarding(user_name=warm)

@@ -9,3 +9,7 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # Keep stderr for errors and the report: progress logs only when asked for.
 os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+
+from config.prefect_runtime import apply_prefect_defaults
+
+apply_prefect_defaults()

@@ -338,11 +338,17 @@ def policy() -> None:
 def sandbox(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0 picks a free one).")] = 5000,
     seed_demo: Annotated[bool, typer.Option("--seed-demo", help="Create demo users.")] = False,
+    latency_ms: Annotated[
+        float,
+        typer.Option(
+            "--latency-ms", min=0, help="Delay every AWS request, as real IAM's round trip does."
+        ),
+    ] = 0,
 ) -> None:
     """Serve the embedded IAM sandbox on 127.0.0.1 until interrupted."""
     from sandbox.server import run_forever
 
-    run_forever(port, seed_demo)
+    run_forever(port, seed_demo, latency_ms=latency_ms)
 
 
 @app.command()

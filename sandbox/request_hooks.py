@@ -1,4 +1,5 @@
-"""Hooks run for every request: the request log, injected faults and users' access activity.
+"""Hooks run for every request: the request log, injected faults, users' access activity and
+the configured latency.
 
 The HTTP (WSGI) edge sees every request whatever the service or outcome; moto's action layer
 knows which action it routed to and is where faults are answered in moto's place.
@@ -20,6 +21,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from sandbox.access_activity import KeyOwner, find_key_owner, record_key_use
 from sandbox.credential_scope import CredentialScope, parse_authorization, scope_of_request
 from sandbox.faults import fault_response, take_fault
+from sandbox.latency import delay_request
 from sandbox.request_actions import action_of_request
 from sandbox.request_log import request_log
 
@@ -86,6 +88,7 @@ def wrap_wsgi_call(original: Callable[..., Any]) -> Callable[..., Any]:
                 return start_response(status, headers)
             return start_response(status, headers, exc_info)
 
+        delay_request(environ)
         _LOCAL.ctx = ctx
         try:
             result = original(self, environ, capturing_start_response)

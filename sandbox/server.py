@@ -27,6 +27,7 @@ from sandbox.extension import (
     reset_last_accessed_jobs,
     set_sandbox_clock,
 )
+from sandbox.latency import set_latency_ms
 
 __all__ = ["DEFAULT_PORT", "Sandbox", "main", "run_forever"]
 
@@ -78,11 +79,17 @@ class Sandbox:
 
     moto keeps its state per process, so every Sandbox in one process shares users, the
     request log and injected faults; run one at a time.
+
+    ``latency_ms`` delays every AWS request by that long, as real IAM's round trip does
+    (sandbox.latency); ``set_latency_ms`` changes it while running.
     """
 
-    def __init__(self, port: int = 0, *, quiet: bool = True) -> None:
+    def __init__(self, port: int = 0, *, quiet: bool = True, latency_ms: float = 0) -> None:
+        if latency_ms < 0:
+            raise ValueError("latency must be 0 or more milliseconds")
         self._requested_port = port
         self._quiet = quiet
+        self._latency_ms = latency_ms
         self._server: _MotoServer | None = None
         self._port: int | None = None
 
@@ -90,6 +97,7 @@ class Sandbox:
         if self._server is not None:
             return self
         install()
+        set_latency_ms(self._latency_ms)
         server = _MotoServer(HOST, self._requested_port, quiet=self._quiet)
         server.start()
         if server.startup_error is not None:
@@ -105,6 +113,12 @@ class Sandbox:
         server, self._server = self._server, None
         if server is not None:
             server.stop()
+            set_latency_ms(0)
+
+    def set_latency_ms(self, milliseconds: float) -> None:
+        """Delay every AWS request from now on by ``milliseconds`` (0: none)."""
+        set_latency_ms(milliseconds)
+        self._latency_ms = milliseconds
 
     def __enter__(self) -> Sandbox:
         return self.start()
@@ -207,18 +221,22 @@ def run_forever(
     *,
     quiet: bool = True,
     stop: threading.Event | None = None,
+    latency_ms: float = 0,
 ) -> None:
     """Serve the sandbox on 127.0.0.1:``port`` until SIGINT/SIGTERM, printing how to use it.
 
-    ``stop`` ends it from another thread, where signal handlers cannot be installed.
+    ``stop`` ends it from another thread, where signal handlers cannot be installed;
+    ``latency_ms`` delays every AWS request (see Sandbox).
     """
-    with Sandbox(port=port, quiet=quiet) as box:
+    with Sandbox(port=port, quiet=quiet, latency_ms=latency_ms) as box:
         if seed_demo:
             from sandbox.fixtures import seed_demo_users
 
             names = seed_demo_users(box.client("iam"))
             out(f"Seeded demo users: {', '.join(names)}")
         out(f"IAM sandbox listening on {box.endpoint}")
+        if latency_ms:
+            out(f"Every AWS request waits {latency_ms:g} ms before it is answered.")
         out("Point AWS clients at it with:")
         for line in _export_lines(box.env()):
             out(line)
@@ -239,9 +257,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--seed-demo", action="store_true", help="create demo users with every attachment kind"
     )
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0,
+        help="delay every AWS request by this many milliseconds, as real IAM's round trip does",
+    )
     args = parser.parse_args(list(argv) if argv is not None else None)
+    if args.latency_ms < 0:
+        parser.error("--latency-ms must be 0 or more")
     try:
-        run_forever(args.port, args.seed_demo, quiet=not args.verbose)
+        run_forever(args.port, args.seed_demo, quiet=not args.verbose, latency_ms=args.latency_ms)
     except RuntimeError as exc:
         print(str(exc), file=sys.stderr)
         return 1

@@ -56,15 +56,18 @@ def error_response(code: str, status: int) -> tuple[AWSResponse, dict[str, Any]]
 
 @contextmanager
 def before_call(operation: str, hook: Any) -> Iterator[None]:
-    """Hook every IAM client made from now on: a batch makes each user's run clients of its
-    own."""
-    events = get_client_factory().session.events
+    """Hook the engine's IAM client, which a batch's users share, and any made from now on."""
+    factory = get_client_factory()
     name = f"before-call.iam.{operation}"
-    events.register(name, hook, unique_id=f"test-{operation}")
+    # The session first: a client made now copies its hooks (the unique id keeps one copy).
+    emitters = [factory.session.events, factory.client("iam").meta.events]
+    for events in emitters:
+        events.register(name, hook, unique_id=f"test-{operation}")
     try:
         yield
     finally:
-        events.unregister(name, unique_id=f"test-{operation}")
+        for events in emitters:
+            events.unregister(name, unique_id=f"test-{operation}")
 
 
 def user_of(params: dict[str, Any]) -> str | None:
