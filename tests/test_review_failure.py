@@ -67,12 +67,15 @@ def test_throttling_the_retries_absorb_still_deletes(iam, user_name):
     assert report.outcome == "deleted" and report.review and report.review.complete
 
 
-def test_cli_run_exits_3_with_one_line_when_the_review_is_throttled(iam, user_name):
+def test_cli_run_exits_3_saying_why_and_what_next_when_the_review_is_throttled(iam, user_name):
     create_loaded_user(iam, user_name, access_keys=1)
     with inject_client_error("GenerateServiceLastAccessedDetails", "Throttling", 99):
         result = runner.invoke(app, ["run", user_name, "--yes"])
     assert result.exit_code == 3, result.output
     held = [line for line in result.stderr.splitlines() if line.startswith("offboard:")]
-    assert len(held) == 1 and "held by the activity guard" in held[0]
+    # One line for the hold and its reason, one for what was done, then the next command.
+    assert len(held) == 2 and "held by the activity guard" in held[0]
     assert "Throttling" in held[0] and "Traceback" not in result.output
+    assert "deactivated" in held[1]
+    assert f"offboard run {user_name} --override-activity-guard --reason" in result.stderr
     iam.get_user(UserName=user_name)
