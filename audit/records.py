@@ -20,7 +20,18 @@ GENESIS_HASH = "0" * 64
 
 Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
-Outcome = Literal["done", "already_absent", "failed", "skipped", "held"]
+Outcome = Literal[
+    "done",
+    "already_absent",
+    "failed",
+    "skipped",
+    "held",
+    # Written before a step's mutating calls: what is about to be removed (write-ahead).
+    "intent",
+    # Absent on a rerun or retry, and this run's (or an earlier attempt's) intent or unanswered
+    # call says it was about to remove it: removed by that attempt, not by someone else.
+    "done_by_earlier_attempt",
+]
 
 
 def canonical_json(data: Mapping[str, Any]) -> str:

@@ -195,6 +195,9 @@ def run(
             "the user is deactivated pending deletion: rerun to finish",
             err=True,
         )
+    if report.outcome == "failed" and failure and failure.error_code == "AuditTrailUnwritable":
+        # Neither deleted nor deactivated: one line saying so and what is left (write-ahead).
+        typer.echo(f"offboard: error: {failure.message}", err=True)
     raise typer.Exit(code)
 
 

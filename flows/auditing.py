@@ -83,7 +83,18 @@ class RunAudit:
         )
 
     def step_result(self, action: str, result: StepResult) -> None:
-        """One record per step: what it removed, or that everything was already gone."""
+        """One record per step: what it removed, or that everything was already gone; items an
+        earlier attempt of this run removed (its answer lost) get their own record."""
+        if result.done_earlier:
+            self.record(
+                result.step,
+                action,
+                "done_by_earlier_attempt",
+                resources=result.done_earlier,
+                message="no such entity on a retry of a call whose answer was lost",
+            )
+            if not (result.removed or result.already_absent):
+                return
         if result.removed:
             outcome: Outcome = "done"
         elif result.already_absent:

@@ -1,4 +1,8 @@
-"""The destructive part: the ten steps in order, repeated after a DeleteConflict."""
+"""The destructive part: the ten steps in order, repeated after a DeleteConflict.
+
+Each step with something to remove is bracketed by write-ahead records (flows.write_ahead): an
+intent listing the item ids before its first mutating call, the outcome after. When either
+cannot be written, no further destructive call is made."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import structlog
 from config.settings import get_settings
 from flows.auditing import RunAudit
 from flows.report import StepFailure
+from flows.write_ahead import TRAIL_ERRORS, reconcile_pending, record_intent, trail_failure
 from tasks.errors import describe_failure, error_code
 from tasks.inventory import take_inventory
 from tasks.models import StepResult, UserInventory
@@ -34,22 +39,42 @@ def run_deletion(user_name: str, inventory: UserInventory, audit: RunAudit) -> D
     max_rounds = get_settings().max_delete_rounds
     done = DeletionOutcome(inventory_api_calls=inventory.api_calls)
     current = inventory
+    try:
+        done.steps.extend(reconcile_pending(audit, inventory))
+    except TRAIL_ERRORS as trail_exc:
+        return _trail_broken(done, "reconcile", audit, trail_exc, current)
     for round_number in range(1, max_rounds + 1):
         done.rounds = round_number
         for step in DELETION_PROCEDURE:
-            state = step.task(user_name, current.items(step.name), return_state=True)
+            items = current.items(step.name)
+            if items:
+                try:
+                    record_intent(audit, step.name, step.spec.action, items)
+                except TRAIL_ERRORS as trail_exc:
+                    return _trail_broken(done, step.name, audit, trail_exc, current)
+            state = step.task(user_name, items, return_state=True)
             if state.is_completed():
                 result: StepResult = state.result()
                 done.steps.append(result)
-                audit.step_result(step.spec.action, result)
+                try:
+                    audit.step_result(step.spec.action, result)
+                except TRAIL_ERRORS as trail_exc:
+                    return _trail_broken(done, step.name, audit, trail_exc, current)
                 continue
             exc = state.result(raise_on_failure=False)
             if not isinstance(exc, BaseException):
                 exc = RuntimeError(state.message or "step failed")
             code, action, message = describe_failure(exc)
-            audit.record(
-                step.name, action or step.spec.action, "failed", error_code=code, message=message
-            )
+            try:
+                audit.record(
+                    step.name,
+                    action or step.spec.action,
+                    "failed",
+                    error_code=code,
+                    message=message,
+                )
+            except TRAIL_ERRORS as trail_exc:
+                return _trail_broken(done, step.name, audit, trail_exc, current)
             if step is FINAL_STEP and error_code(exc) == "DeleteConflict":
                 break
             log.error("offboard.step_failed", step=step.name, error=code, action=action)
@@ -72,3 +97,27 @@ def run_deletion(user_name: str, inventory: UserInventory, audit: RunAudit) -> D
         + ", ".join(f"{kind}={len(ids)}" for kind, ids in current.attachments().items()),
     )
     return done
+
+
+def _trail_broken(
+    done: DeletionOutcome, step: str, audit: RunAudit, exc: BaseException, current: UserInventory
+) -> DeletionOutcome:
+    log.error("offboard.audit_unwritable", step=step, error=str(exc))
+    done.failure = trail_failure(step, audit.trail.path, exc)
+    done.remaining = _left_over(current, done)
+    return done
+
+
+def _left_over(current: UserInventory, done: DeletionOutcome) -> UserInventory:
+    """The inventory without what the completed steps removed (no IAM call: IAM may be the
+    reason the run stops)."""
+    gone: dict[str, set[str]] = {}
+    for result in done.steps:
+        gone.setdefault(result.step, set()).update(
+            result.removed, result.already_absent, result.done_earlier
+        )
+    update = {
+        kind: tuple(item for item in getattr(current, kind) if item.id not in gone.get(kind, ()))
+        for kind in current.attachments()
+    }
+    return current.model_copy(update=update)

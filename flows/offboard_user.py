@@ -3,6 +3,7 @@ snapshot, then the seed's ten deletion steps in order."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,12 +22,21 @@ from flows.guards import activity_hold, refusal
 from flows.report import OffboardingReport, Outcome, StepFailure
 from flows.report_artifact import publish_report
 from flows.saved_plan import check_plan
+from flows.write_ahead import (
+    TRAIL_ERRORS,
+    TRAIL_UNWRITABLE,
+    best_effort,
+    earlier_deletion,
+    half_offboarded,
+    record_earlier_deletion,
+    trail_failure,
+)
 from tasks.accounts import in_account
 from tasks.aws import current_account_id
 from tasks.errors import InvalidInputError, describe_failure
 from tasks.identity import caller_identity
 from tasks.inventory import take_inventory
-from tasks.models import validate_user_name
+from tasks.models import UserInventory, validate_user_name
 from tasks.plan_file import SavedPlan
 from tasks.review import review_access
 from tasks.snapshot import SnapshotRef, take_snapshot
@@ -144,6 +154,23 @@ def _offboard(
             # A retry of this same flow run (operator rerun or the UI's Retry button).
             audit.record("run", "run.rerun", "done", message=f"attempt {flow_run.run_count}")
         refused = refusal(user_name, user, caller, settings)
+        if refused is not None and user is None and not dry_run:
+            # Gone from IAM: deleted by an earlier attempt whose intent the trail holds?
+            earlier = earlier_deletion(audit, user_name, caller.account, run_id)
+            if earlier is not None and earlier.problem is None:
+                audit = dataclasses.replace(audit, target=earlier.intent.target)
+                result = record_earlier_deletion(audit, earlier)
+                return finish(
+                    "deleted", user=earlier.user, snapshot=earlier.snapshot, steps=(result,)
+                )
+            if earlier is not None:
+                refused = refused.model_copy(
+                    update={
+                        "message": f"{refused.message}; the audit trail shows run "
+                        f"{earlier.intent.run_id} was about to delete it (seq "
+                        f"{earlier.intent.seq}), but {earlier.problem}"
+                    }
+                )
         if refused is not None:
             audit.refusal(refused)
             return finish("refused", failure=refused)
@@ -151,13 +178,19 @@ def _offboard(
         fields["user"] = user
         structlog.contextvars.bind_contextvars(account=user.account_id)
 
-        def fall_back(failure: StepFailure) -> OffboardingReport:
-            """Deletion cannot finish: deny everything and disable the keys until a rerun."""
+        def fall_back(
+            failure: StepFailure, remaining: UserInventory | None = None
+        ) -> OffboardingReport:
+            """Deletion cannot finish: deny everything and disable the keys until a rerun.
+            Protective, so a record that cannot be written does not stop it."""
             try:
-                changes = apply_deactivation(user_name, None, True, audit)
+                changes = apply_deactivation(user_name, None, True, best_effort(audit))
             except Exception as exc:
                 code, action, _ = describe_failure(exc)
                 log.error("offboard.fallback_failed", error=code, action=action)
+                if failure.error_code == TRAIL_UNWRITABLE:
+                    left = remaining or fields.get("inventory")
+                    failure = half_offboarded(failure, f"{code} on {action or '-'}", left)
                 return finish("failed", failure=failure)
             return finish("deactivated_pending_deletion", failure=failure, deactivation=changes)
 
@@ -230,7 +263,14 @@ def _offboard(
             inventory_api_calls=deletion.inventory_api_calls,
         )
         if deletion.failure:
-            return fall_back(deletion.failure)
+            return fall_back(deletion.failure, deletion.remaining)
         return finish("deleted")
+    except TRAIL_ERRORS as exc:
+        # A record before the deletion steps could not be written.
+        log.error("offboard.audit_unwritable", error=str(exc))
+        failure = trail_failure("audit", settings.audit_log, exc)
+        if "user" not in fields:
+            return finish("failed", failure=failure)  # nothing was changed yet
+        return fall_back(failure)
     finally:
         structlog.contextvars.unbind_contextvars("run_id", "target_user", "account")

@@ -99,4 +99,6 @@ class StepResult(Frozen):
     user_name: UserName
     removed: tuple[str, ...] = ()
     already_absent: tuple[str, ...] = ()
+    # NoSuchEntity on a retry of a delete whose earlier answer was lost: this run removed it.
+    done_earlier: tuple[str, ...] = ()
     api_calls: int = Field(default=0, ge=0)

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import structlog
 from botocore.exceptions import ClientError
 from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
+from prefect.context import TaskRunContext
 from prefect.tasks import exponential_backoff
 
 from config.settings import get_settings
 from tasks.aws import count_calls, iam_client
-from tasks.errors import error_code, retry_transient, retry_transient_or_conflict
+from tasks.errors import (
+    error_code,
+    http_status,
+    retry_transient,
+    retry_transient_or_conflict,
+)
 from tasks.models import StepResult
 
 if TYPE_CHECKING:
@@ -49,27 +57,100 @@ class StepSpec:
         return tuple(item.id for item in self.list_items(iam, user_name))
 
 
+@dataclass
+class _EarlierAttempts:
+    """What earlier attempts of one task run sent: Prefect's retries keep the task run id."""
+
+    removed: set[str] = field(default_factory=set)
+    # Sent, but the answer was lost (connection error, 5xx): IAM may have acted on it.
+    unanswered: set[str] = field(default_factory=set)
+
+
+_attempts_by_task_run: dict[str, _EarlierAttempts] = {}
+_lost_answers: ContextVar[list[str] | None] = ContextVar("offboard_lost_answers", default=None)
+
+
+def _note_lost_answer(
+    exception: BaseException | None = None,
+    response_dict: dict[str, Any] | None = None,
+    **_: Any,
+) -> None:
+    """botocore's per-HTTP-attempt event: a failed send or a 5xx may still have been done."""
+    seen = _lost_answers.get()
+    if seen is None:
+        return
+    status = int((response_dict or {}).get("status_code") or 0)
+    if exception is not None or status >= 500:
+        seen.append(type(exception).__name__ if exception else str(status))
+
+
+@contextmanager
+def _watch_lost_answers() -> Iterator[list[str]]:
+    seen: list[str] = []
+    token = _lost_answers.set(seen)
+    try:
+        yield seen
+    finally:
+        _lost_answers.reset(token)
+
+
+def _earlier_attempts() -> _EarlierAttempts:
+    context = TaskRunContext.get()
+    if context is None:
+        # Called directly (task.fn): there is no earlier attempt to remember.
+        return _EarlierAttempts()
+    return _attempts_by_task_run.setdefault(str(context.task_run.id), _EarlierAttempts())
+
+
+def _forget_attempts() -> None:
+    context = TaskRunContext.get()
+    if context is not None:
+        _attempts_by_task_run.pop(str(context.task_run.id), None)
+
+
 def run_step(spec: StepSpec, user_name: str, items: tuple[str, ...] | None) -> StepResult:
-    """Remove every item of the step's kind; NoSuchEntity on a delete means already absent."""
+    """Remove every item of the step's kind; NoSuchEntity on a delete means already absent,
+    or done by an earlier attempt of this run when that attempt's answer was lost."""
     iam = iam_client()
+    # unique_id: registered once per client, however many steps run.
+    iam.meta.events.register(
+        "response-received.iam", _note_lost_answer, unique_id="offboard-lost-answers"
+    )
+    earlier = _earlier_attempts()
     removed: list[str] = []
     absent: list[str] = []
+    done_earlier: list[str] = []
     with count_calls() as calls:
         targets = items if items is not None else spec.ids(iam, user_name)
         for item in targets:
-            try:
-                spec.remove(iam, user_name, item)
-            except ClientError as exc:
-                if error_code(exc) != "NoSuchEntity":
+            with _watch_lost_answers() as lost:
+                try:
+                    spec.remove(iam, user_name, item)
+                except ClientError as exc:
+                    if error_code(exc) != "NoSuchEntity":
+                        if lost or http_status(exc) >= 500:
+                            earlier.unanswered.add(item)
+                        raise
+                    if item in earlier.removed:
+                        removed.append(item)
+                    elif lost or item in earlier.unanswered:
+                        done_earlier.append(item)
+                    else:
+                        absent.append(item)
+                except Exception:
+                    # A connection error after the request went out: it may have been done.
+                    earlier.unanswered.add(item)
                     raise
-                absent.append(item)
-            else:
-                removed.append(item)
+                else:
+                    earlier.removed.add(item)
+                    removed.append(item)
+    _forget_attempts()
     result = StepResult(
         step=spec.name,
         user_name=user_name,
         removed=tuple(removed),
         already_absent=tuple(absent),
+        done_earlier=tuple(done_earlier),
         api_calls=calls.count,
     )
     log.info(
@@ -78,6 +159,7 @@ def run_step(spec: StepSpec, user_name: str, items: tuple[str, ...] | None) -> S
         user=user_name,
         removed=result.removed,
         already_absent=result.already_absent,
+        done_earlier=result.done_earlier,
         api_calls=result.api_calls,
     )
     return result
