@@ -44,6 +44,7 @@ from flows.guards import refusal
 from flows.offboard_user import FAILING_OUTCOMES, _offboard
 from flows.report import OffboardingReport, Outcome, StepFailure
 from tasks.accounts import in_account, target_accounts, users_with_tag
+from tasks.aws import own_clients
 from tasks.deactivation import DeactivationChange
 from tasks.errors import describe_failure, retry_transient
 from tasks.identity import CallerIdentity, caller_identity
@@ -173,7 +174,7 @@ def plan_batch(selection: BatchSelection, run_id: str | None = None) -> BatchPla
         account_id, name = target
         caller = callers[account_id]
         try:
-            with in_account(account_id, run_id):
+            with in_account(account_id, run_id), own_clients():
                 user = find_user(name)
         except Exception as exc:
             code, _, message = describe_failure(exc)
@@ -303,10 +304,8 @@ def _run_user(
     planned: PlannedUser, dry_run: bool, reason: str | None, ticket: str | None, run_id: str | None
 ) -> BatchUser:
     started = datetime.now(UTC)
-    # Users of one account share its clients (thread-safe; making one costs tens of ms of CPU),
-    # and so botocore's retry quota: once a throttling storm spends it, the tasks' declared
-    # retries take over.
-    with in_account(planned.account_id, run_id):
+    # Clients of the user's own keep one user's retries from using up the others' budget.
+    with in_account(planned.account_id, run_id), own_clients():
         state = offboard_one(
             planned.user.user_name,
             planned.account_id,

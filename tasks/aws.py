@@ -85,6 +85,14 @@ class ClientFactory:
                 self._clients[service] = made
             return self._clients[service]
 
+    def fresh(self) -> ClientFactory:
+        """Clients of their own, on the same session and credentials. botocore keeps a retry
+        budget per client: a batch gives each user's run its own, as a single run has."""
+        made = ClientFactory(session=self.session, config=self.config)
+        # Making clients from one session at once in several threads is not safe.
+        made._lock = self._lock
+        return made
+
 
 _factory: ClientFactory | None = None
 _factory_lock = threading.Lock()
@@ -149,6 +157,14 @@ def current_account_id() -> str | None:
 def current_factory() -> ClientFactory:
     scope = _current_scope.get()
     return scope.factory if scope else get_client_factory()
+
+
+@contextmanager
+def own_clients() -> Iterator[ClientFactory]:
+    """Within, new clients in the same account with the same credentials (see fresh())."""
+    scope = AccountScope(account_id=current_account_id(), factory=current_factory().fresh())
+    with account_scope(scope):
+        yield scope.factory
 
 
 def iam_client() -> IAMClient:
