@@ -13,15 +13,14 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from audit.records import Sha256Hex, canonical_json
+from audit.records import Sha256Hex, canonical_json, parse_json_line
 from audit.signing import key_id, load_signing_key, verifies
 
 FORMAT_VERSION = 1
@@ -81,18 +80,10 @@ def sign_checkpoint(private_key: Ed25519PrivateKey, seq: int, head: str) -> Chec
 
 def parse_checkpoint(line: bytes) -> Checkpoint | str:
     """The checkpoint on one line (without its newline), or why the line is not one."""
-    try:
-        data = json.loads(line)
-    except ValueError:
-        return "not valid JSON"
-    if not isinstance(data, dict):
-        return "not a JSON object"
-    try:
-        checkpoint = Checkpoint.model_validate(data)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"]) or "checkpoint"
-        return f"not a checkpoint: {where}: {error['msg']}".replace("\n", " ")
+    parsed = parse_json_line(line, Checkpoint, "a checkpoint")
+    if isinstance(parsed, str):
+        return parsed
+    checkpoint = parsed[1]
     if checkpoint.v != FORMAT_VERSION:
         return f"checkpoint format {checkpoint.v} is not known"
     return checkpoint

@@ -11,9 +11,9 @@ import hashlib
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 GENESIS_HASH = "0" * 64
 """The ``prev_hash`` of the first record in a file."""
@@ -107,3 +107,25 @@ class AuditRecord(AuditEvent):
     def to_line(self) -> bytes:
         """The record's line in the file, without the newline."""
         return canonical_json(self.model_dump(mode="json")).encode("ascii")
+
+
+ParsedModel = TypeVar("ParsedModel", bound=BaseModel)
+
+
+def parse_json_line(
+    line: bytes, model: type[ParsedModel], what: str
+) -> tuple[dict[str, Any], ParsedModel] | str:
+    """A JSON object on one line and the ``model`` it holds, or why the line is not one
+    (``what`` names the model in the message)."""
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return "not valid JSON"
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    try:
+        return data, model.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"]) or what
+        return f"not {what}: {where}: {error['msg']}".replace("\n", " ")

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from audit.checkpoint import (
     Checkpoint,
@@ -34,6 +34,7 @@ from audit.records import (
     AuditRecord,
     canonical_json,
     content_hash,
+    parse_json_line,
     sha256_hex,
 )
 from audit.signing import SigningKeyError, signing_key_file
@@ -308,18 +309,10 @@ def _parse_line(line: bytes, complete: bool) -> AuditRecord | str:
         return "incomplete line (no newline at the end of the file)"
     if not line:
         return "empty line"
-    try:
-        data = json.loads(line)
-    except ValueError:
-        return "not valid JSON"
-    if not isinstance(data, dict):
-        return "not a JSON object"
-    try:
-        record = AuditRecord.model_validate(data)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"]) or "record"
-        return f"not an audit record: {where}: {error['msg']}".replace("\n", " ")
+    parsed = parse_json_line(line, AuditRecord, "an audit record")
+    if isinstance(parsed, str):
+        return parsed
+    data, record = parsed
     if canonical_json(data).encode("ascii") != line:
         return "not in canonical form (the line was edited)"
     # Hashed as read, so even an edit that parses to the same values is caught.
