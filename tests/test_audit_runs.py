@@ -5,6 +5,7 @@ or foreign log refused before any IAM call."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from audit.checkpoint import checkpoint_path
 from audit.records import GENESIS_HASH, canonical_json, content_hash, sha256_hex
 from audit.sealed import verify_sealed
 from audit.signing import load_signing_key, parse_public_key
-from audit.trail import AuditTrailError, default_trail
+from audit.trail import default_trail, read_records
 from cli.errors import AUDIT_TRAIL_EXIT
 from cli.main import app
 from flows.offboard_user import run_offboarding
@@ -103,7 +104,10 @@ def test_eight_concurrent_flows_leave_every_record_sealed(sandbox, iam, user_nam
     report = verify_sealed(own_log, load_signing_key().public_key())
 
     assert report.ok, report.problem
-    assert report.records == report.sealed_seq == report.checkpoints == 8 * 12
+    # Each run writes the same records (steps, their write-ahead intents, the run's own).
+    per_run = Counter(record.run_id for record in read_records(own_log))
+    assert sorted(per_run.values()) == [per_run[reports[0].run_id]] * 8
+    assert report.records == report.sealed_seq == report.checkpoints == sum(per_run.values())
 
 
 def test_the_head_after_a_run_is_in_its_artifact_and_beside_the_s3_snapshots(
@@ -172,9 +176,11 @@ def test_the_flow_itself_refuses_a_torn_log_before_any_mutating_call(
     own_log.write_bytes(TORN)
     mark = sandbox.requests.mark()
 
-    with pytest.raises(AuditTrailError, match="offboard audit verify"):
-        run_offboarding(user_name=user_name)
+    report = run_offboarding(user_name=user_name)
 
+    assert report.outcome == "failed" and report.failure is not None
+    assert report.failure.error_code == "AuditTrailUnwritable"
+    assert "offboard audit verify" in (report.failure.message or "")
     assert iam_mutations(sandbox.requests.since(mark)) == []
     assert iam.get_user(UserName=user_name)["User"]["UserName"] == user_name
     assert own_log.read_bytes() == TORN
