@@ -36,12 +36,6 @@ if TYPE_CHECKING:
     from flows.batch_models import BatchPlan, BatchReport, BatchSelection, BatchUser
     from flows.report import OffboardingReport
 
-# The worst category present decides: a failed user, then a held one, then a refused or unknown
-# one. Protected principals are left out on purpose and do not count against the batch.
-EXIT_FAILED = 1
-EXIT_REFUSED = 2
-EXIT_HELD = 3
-
 
 def read_users_file(path: Path) -> BatchSelection:
     """One user per line, ``USER`` or ``ACCOUNT_ID:USER``; blank lines and # comments skipped."""
@@ -182,16 +176,21 @@ def summary_table(report: BatchReport) -> Table:
 
 
 def exit_code(report: BatchReport) -> int:
+    """The worst category among the users: failed (or an account or user not looked at),
+    then held, then refused (or not found). Protected principals are left out on purpose and
+    do not count against the batch."""
+    from flows.report import Category
+
     categories = {item.category for item in report.users}
     unreachable = {"account_unreachable", "lookup_failed"}
-    unfinished = any(s.reason in unreachable for s in report.skipped)
-    if "failed" in categories or report.account_failures or unfinished:
-        return EXIT_FAILED
-    if "held" in categories:
-        return EXIT_HELD
-    if "refused" in categories or any(s.reason == "not_found" for s in report.skipped):
-        return EXIT_REFUSED
-    return 0
+    if any(s.reason in unreachable for s in report.skipped) or report.account_failures:
+        categories.add(Category.failed)
+    if any(s.reason == "not_found" for s in report.skipped):
+        categories.add(Category.refused)
+    for worst in (Category.failed, Category.held, Category.refused):
+        if worst in categories:
+            return worst.exit_code
+    return Category.done.exit_code
 
 
 def totals_line(report: BatchReport) -> str:

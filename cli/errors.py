@@ -47,17 +47,24 @@ def confirm_or_exit(question: str) -> None:
         raise typer.Exit(EXIT_DECLINED)
 
 
-def held_message(user: str, reason: str, deactivated: bool) -> str:
+def held_message(user: str, guard: str | None, reason: str, deactivated: bool) -> str:
     """What a guard-held run did and the exact command that finishes it."""
+    from flows.guards import GUARDS
+    from flows.guards.activity import GUARD as ACTIVITY
+
     state = (
         "deactivated (a deny-all policy attached, access keys disabled), not deleted"
         if deactivated
         else "not changed"
     )
+    described = next((g.describe for g in GUARDS if g.name == guard), f"the guard {guard}")
+    override = (
+        "--override-activity-guard" if guard in (None, ACTIVITY.name) else f"--override {guard}"
+    )
     return (
-        f"offboard: held by the activity guard: {reason}\n"
+        f"offboard: held by {described}: {reason}\n"
         f"offboard: {user} is {state}. To delete it anyway, once someone has confirmed:\n"
-        f'  offboard run {user} --override-activity-guard --reason "..."'
+        f'  offboard run {user} {override} --reason "..."'
     )
 
 

@@ -27,7 +27,7 @@ from cli.errors import (
     writes_audit_trail,
 )
 from cli.help import add_help
-from cli.options import OutputOption, ProfileOption, RegionOption, wants_json
+from cli.options import OutputOption, OverrideOption, ProfileOption, RegionOption, wants_json
 from cli.server_cli import server_app
 from config.logging import configure_logging
 from tasks.models import validate_user_name
@@ -106,18 +106,6 @@ def plan(
     render.console.print(render.plan_table(summary, inventory))
 
 
-# Exit codes by outcome: refused is a caller error (2), held by the guard is 3.
-OUTCOME_EXIT = {
-    "deleted": 0,
-    "planned": 0,
-    "failed": 1,
-    "refused": 2,
-    "held_recently_active": 3,
-    "held_review_incomplete": 3,
-    "deactivated_pending_deletion": 1,
-}
-
-
 @app.command()
 @cli_errors
 @writes_audit_trail
@@ -140,6 +128,7 @@ def run(
             help="Delete even if the user was recently active (needs --reason; audited).",
         ),
     ] = False,
+    override: OverrideOption = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     as_json: JsonOption = False,
     output: OutputOption = None,
@@ -159,6 +148,9 @@ def run(
     user, saved_plan = plan_for_run(user, plan_file, replan)
     if override_activity_guard and not (reason and reason.strip()):
         raise fail("--override-activity-guard needs --reason", 2)
+    from flows.guards import check_overrides
+
+    overrides = sorted(check_overrides(override or (), reason))
     if not yes:
         if not terminal_input():
             raise fail("refusing to delete without --yes when not run from a terminal", 2)
@@ -176,26 +168,32 @@ def run(
             override_activity_guard=override_activity_guard,
             plan=saved_plan,
             replan=replan,
+            # Only when given: a deployment made before guards had names takes the others.
+            **({"override_guards": tuple(overrides)} if overrides else {}),
         )
     if as_json:
         emit_json(report)
     elif report.outcome != "refused":
         render.print_report(report)
-    code = OUTCOME_EXIT[report.outcome]
+    from flows.report import FailureKind
+
+    code = report.exit_code
     failure = report.failure
     if report.outcome == "refused" and failure:
         raise fail(failure.message, code)
-    if failure and failure.step == "guard":
-        # The guard is not a failure of the run: its own message and exit code.
-        typer.echo(held_message(user, failure.message, bool(report.deactivation)), err=True)
-        raise typer.Exit(3)
+    if failure and failure.kind is FailureKind.held:
+        # A guard's hold is not a failure of the run: its own message and exit code.
+        typer.echo(
+            held_message(user, failure.guard, failure.message, bool(report.deactivation)), err=True
+        )
+        raise typer.Exit(code)
     if report.outcome == "deactivated_pending_deletion" and failure:
         typer.echo(
             f"offboard: step {failure.step} failed ({failure.error_code} on {failure.action}); "
             "the user is deactivated pending deletion: rerun to finish",
             err=True,
         )
-    if report.outcome == "failed" and failure and failure.error_code == "AuditTrailUnwritable":
+    if report.outcome == "failed" and failure and failure.kind is FailureKind.audit_unwritable:
         # Neither deleted nor deactivated: one line saying so and what is left (write-ahead).
         typer.echo(f"offboard: error: {failure.message}", err=True)
     raise typer.Exit(code)

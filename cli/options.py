@@ -83,3 +83,14 @@ RegionOption = Annotated[
         "AWS_REGION; IAM itself is global).",
     ),
 ]
+
+OverrideOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--override",
+        metavar="GUARD",
+        show_default=False,
+        help="Go ahead although this guard holds the user (repeatable; needs --reason; "
+        "audited). Guards: activity.",
+    ),
+]

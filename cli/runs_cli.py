@@ -230,10 +230,8 @@ def _rerun_here(flow: Any, run: Any, updates: dict[str, Any], url: str | None) -
     state = rerun_here(flow, run, updates)
     result = state.result(raise_on_failure=False)
     if isinstance(result, OffboardingReport):
-        from cli.main import OUTCOME_EXIT
-
         render.print_report(result)
-        raise typer.Exit(OUTCOME_EXIT[result.outcome])
+        raise typer.Exit(result.exit_code)
     if isinstance(result, BatchReport):
         from cli.batch_cli import exit_code, summary_table
 

@@ -8,13 +8,12 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from flows.report import OffboardingReport
+from flows.report import Category, OffboardingReport, StepFailure
 from tasks.accounts import AccountId
 from tasks.errors import InvalidInputError
 from tasks.frozen import Frozen
 from tasks.models import UserName, UserSummary
 
-Category = Literal["done", "failed", "held", "refused"]
 # lookup_failed: the user could not be looked up (after retries); the others go on.
 SkipReason = Literal["protected", "not_found", "account_unreachable", "lookup_failed"]
 
@@ -68,9 +67,11 @@ class SkippedUser(Frozen):
     user_name: str
     reason: SkipReason
     message: str
-    # What the refusal's audit record names: the user as found, and who would have acted.
+    # What the refusal's audit record names: the user as found, who would have acted, and
+    # the refusal itself (unknown or protected).
     user: UserSummary | None = None
     actor: str | None = None
+    refusal: StepFailure | None = None
 
 
 class AccountFailure(Frozen):
@@ -94,21 +95,7 @@ class BatchUser(Frozen):
 
     @property
     def category(self) -> Category:
-        return category_of(self.report)
-
-
-def category_of(report: OffboardingReport) -> Category:
-    """done (deleted or planned), held (by the activity guard), refused, or failed."""
-    outcome = report.outcome
-    if outcome in ("deleted", "planned"):
-        return "done"
-    if outcome in ("held_recently_active", "held_review_incomplete"):
-        return "held"
-    if outcome == "deactivated_pending_deletion" and report.failure is not None:
-        return "held" if report.failure.step == "guard" else "failed"
-    if outcome == "refused":
-        return "refused"
-    return "failed"
+        return self.report.category
 
 
 def _counts(
@@ -119,7 +106,7 @@ def _counts(
         outcomes[item.report.outcome] = outcomes.get(item.report.outcome, 0) + 1
     for skip in skipped:
         outcomes[skip.reason] = outcomes.get(skip.reason, 0) + 1
-    categories = {name: 0 for name in ("done", "failed", "held", "refused")}
+    categories = {str(name): 0 for name in Category}
     for item in users:
         categories[item.category] += 1
     categories["skipped"] = len(skipped)

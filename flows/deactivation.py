@@ -12,7 +12,7 @@ from prefect.runtime import flow_run
 from config.logging import ensure_logging
 from config.settings import get_settings
 from flows.auditing import RunAudit, target_of
-from flows.guards import refusal
+from flows.protection import refusal
 from tasks.deactivation import (
     DeactivationChange,
     DenyWindow,

@@ -13,7 +13,7 @@ from config.leave_calendar import CalendarError, LeaveEntry, load_calendar, merg
 from config.logging import ensure_logging
 from config.settings import get_settings
 from flows.auditing import RunAudit, target_of
-from flows.guards import protection_rule
+from flows.protection import protection_rule
 from tasks.deactivation import DeactivationChange, DenyWindow
 from tasks.errors import InvalidInputError
 from tasks.frozen import Frozen

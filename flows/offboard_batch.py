@@ -2,7 +2,7 @@
 in every account), drop protected principals, cap the blast radius, then run each user's
 offboarding concurrently under one IAM call rate.
 
-Each user goes through the single-user logic (``_offboard``) inside one Prefect task of this
+Each user goes through the single-user logic (``offboard_one``) inside one Prefect task of this
 run (its steps stay tasks of their own), on a bounded pool of threads: the audit records of
 every user carry this run's id, and one user's failure never stops the others. A subflow per
 user would give each its own run, at the price of a flow run each: about ten times slower per
@@ -39,13 +39,11 @@ from flows.batch_models import (
     PlannedUser,
     SkippedUser,
 )
-from flows.deactivation import apply_deactivation
-from flows.guards import refusal
-from flows.offboard_user import FAILING_OUTCOMES, _offboard
-from flows.report import OffboardingReport, Outcome, StepFailure
+from flows.offboarding import OffboardRequest, fall_back_after_error, offboard_one
+from flows.protection import refusal
+from flows.report import OffboardingReport, state_exception
 from tasks.accounts import in_account, target_accounts, users_with_tag
 from tasks.aws import own_clients
-from tasks.deactivation import DeactivationChange
 from tasks.errors import describe_failure, retry_transient
 from tasks.identity import CallerIdentity, caller_identity
 from tasks.leave import users_by_employee_id
@@ -195,6 +193,7 @@ def plan_batch(selection: BatchSelection, run_id: str | None = None) -> BatchPla
                 message=refused.message + where,
                 user=user,
                 actor=caller.arn,
+                refusal=refused,
             )
         assert user is not None  # refusal() answers for an unknown user
         return PlannedUser(account_id=account_id, user=user, actor=caller.arn)
@@ -226,7 +225,7 @@ def check_batch_size(count: int, allow_large_batch: int | None) -> None:
 
 @task(
     name="offboard-one",
-    task_run_name="offboard:{user_name}",
+    task_run_name="offboard:{request.user_name}",
     # A whole user's run again, for transient errors only: a run raises when a task before the
     # deletion (resolve, inventory, review) ran out of retries, e.g. in a throttling storm once
     # botocore's retry quota is spent. Runs are idempotent, so a rerun picks up where it stopped.
@@ -234,93 +233,30 @@ def check_batch_size(count: int, allow_large_batch: int | None) -> None:
     retry_condition_fn=retry_transient,
     cache_policy=NO_CACHE,
 )
-def offboard_one(
-    user_name: str,
-    account_id: str | None,
-    dry_run: bool,
-    reason: str | None,
-    ticket: str | None,
-) -> OffboardingReport:
+def offboard_user_task(request: OffboardRequest) -> OffboardingReport:
     """One user's offboarding, as ``offboard run`` does it."""
-    return _offboard(user_name, dry_run, reason, ticket, False, account_id)
-
-
-def _after_failure(
-    planned: PlannedUser,
-    exc: BaseException,
-    dry_run: bool,
-    reason: str | None,
-    ticket: str | None,
-    run_id: str | None,
-    started: datetime,
-) -> OffboardingReport:
-    """The user's run raised: audit it and, as the single-user flow does when deletion cannot
-    finish, deny the user everything until a rerun."""
-    user = planned.user
-    code, action, message = describe_failure(exc)
-    log.error("batch.user_failed", user=user.user_name, error=code, action=action)
-    audit = RunAudit(
-        flow=FLOW_NAME,
-        run_id=run_id,
-        actor=planned.actor,
-        target=target_of(user.user_name, user),
-        reason=reason,
-        ticket=ticket,
-        enabled=not dry_run,
-    )
-    audit.record("run", action or "offboard.run", "failed", error_code=code, message=message)
-    failure = StepFailure(step="run", error_code=code, action=action, message=message)
-    outcome: Outcome = "failed"
-    changes: tuple[DeactivationChange, ...] = ()
-    if not dry_run:
-        try:
-            changes = apply_deactivation(user.user_name, None, True, audit)
-            outcome = "deactivated_pending_deletion"
-        except Exception as fallback_exc:
-            fallback_code, fallback_action, _ = describe_failure(fallback_exc)
-            log.error(
-                "batch.fallback_failed",
-                user=user.user_name,
-                error=fallback_code,
-                action=fallback_action,
-            )
-    return OffboardingReport(
-        user_name=user.user_name,
-        outcome=outcome,
-        dry_run=dry_run,
-        reason=reason,
-        ticket=ticket,
-        run_id=run_id,
-        actor=planned.actor,
-        user=user,
-        deactivation=changes,
-        failure=failure,
-        started_at=started,
-        finished_at=datetime.now(UTC),
-    )
+    return offboard_one(request)
 
 
 def _run_user(
     planned: PlannedUser, dry_run: bool, reason: str | None, ticket: str | None, run_id: str | None
 ) -> BatchUser:
-    started = datetime.now(UTC)
+    request = OffboardRequest(
+        user_name=planned.user.user_name,
+        account_id=planned.account_id,
+        dry_run=dry_run,
+        reason=reason,
+        ticket=ticket,
+    )
     # Clients of the user's own keep one user's retries from using up the others' budget.
     with in_account(planned.account_id, run_id), own_clients():
-        state = offboard_one(
-            planned.user.user_name,
-            planned.account_id,
-            dry_run,
-            reason,
-            ticket,
-            return_state=True,
-        )
+        state = offboard_user_task(request, return_state=True)
         if state.is_completed():
             report: OffboardingReport = state.result()
         else:
-            exc = state.result(raise_on_failure=False)
-            if not isinstance(exc, BaseException):
-                exc = RuntimeError(state.message or "the user's run failed")
-            report = _after_failure(planned, exc, dry_run, reason, ticket, run_id, started)
+            report = fall_back_after_error(
+                request, planned.user, planned.actor, state_exception(state), FLOW_NAME
+            )
     return BatchUser(account_id=planned.user.account_id, report=report)
 
 
@@ -383,8 +319,8 @@ def _plan_and_run(
         accounts_failed=len(plan.account_failures),
     )
     for skip in plan.skipped:
-        if skip.reason in ("protected", "not_found"):
-            _audit_refusal(skip, run_id, reason, ticket, dry_run)
+        if skip.refusal is not None and not dry_run:
+            _audit_refusal(skip, run_id, reason, ticket)
     listener = _progress.get()
     if listener is not None:
         listener.planned(plan)
@@ -418,30 +354,16 @@ def _plan_and_run(
 
 
 def _audit_refusal(
-    skip: SkippedUser, run_id: str | None, reason: str | None, ticket: str | None, dry_run: bool
+    skip: SkippedUser, run_id: str | None, reason: str | None, ticket: str | None
 ) -> None:
     """The same record a single-user run writes when it refuses the user."""
+    assert skip.refusal is not None
     target = target_of(skip.user_name, skip.user)
     if target.account is None:
         target = target.model_copy(update={"account": skip.account_id})
-    audit = RunAudit(
-        flow=FLOW_NAME,
-        run_id=run_id,
-        actor=skip.actor,
-        target=target,
-        reason=reason,
-        ticket=ticket,
-        enabled=not dry_run,
-    )
-    if skip.reason == "protected":
-        failure = StepFailure(
-            step="protect", error_code="Protected", action=None, message=skip.message
-        )
-    else:
-        failure = StepFailure(
-            step="resolve", error_code="NoSuchEntity", action="iam:GetUser", message=skip.message
-        )
-    audit.refusal(failure)
+    RunAudit(
+        flow=FLOW_NAME, run_id=run_id, actor=skip.actor, target=target, reason=reason, ticket=ticket
+    ).refusal(skip.refusal)
 
 
 @flow(name=FLOW_NAME, log_prints=False)
@@ -460,7 +382,7 @@ def offboard_batch(
     operators find and retry it.
     """
     report = _batch(selection, dry_run, allow_large_batch, reason, ticket)
-    failing = [u for u in report.users if u.report.outcome in FAILING_OUTCOMES]
+    failing = [u for u in report.users if u.report.outcome.ends_run_failed]
     unlooked = [s for s in report.skipped if s.reason == "lookup_failed"]
     if failing or unlooked or report.account_failures:
         message = (

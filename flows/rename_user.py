@@ -20,7 +20,7 @@ from audit.trail import AuditTrailError, default_trail, read_records
 from config.logging import ensure_logging
 from config.settings import get_settings
 from flows.auditing import RunAudit, target_of
-from flows.guards import protected_name, refusal
+from flows.protection import protected_name, refusal
 from flows.report import StepFailure
 from tasks.errors import InvalidInputError, describe_failure
 from tasks.frozen import Frozen

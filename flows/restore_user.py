@@ -22,7 +22,7 @@ from audit.trail import AuditTrailError, default_trail, read_records
 from config.logging import ensure_logging
 from config.settings import Settings, get_settings
 from flows.auditing import RunAudit, target_of
-from flows.guards import refusal
+from flows.protection import refusal
 from flows.report import StepFailure
 from tasks.accounts import ACCOUNT_ID_PATTERN
 from tasks.errors import InvalidInputError, describe_failure

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from config.settings import get_settings
 from flows.auditing import RunAudit
-from flows.guards import refusal
+from flows.protection import refusal
 from flows.report import StepFailure
 from tasks.deactivation import DENY_POLICY_NAME, LEAVE_POLICY_PREFIX
 from tasks.errors import InvalidInputError, OffboardError

@@ -18,7 +18,7 @@ import structlog
 from audit.records import AuditRecord, Outcome
 from audit.trail import AuditTrailError
 from flows.auditing import RunAudit
-from flows.report import StepFailure
+from flows.report import FailureKind, StepFailure
 from tasks.models import StepResult, UserInventory, UserSummary
 from tasks.snapshot import SnapshotRef
 from tasks.snapshot_proof import recorded_snapshot
@@ -48,6 +48,7 @@ def trail_failure(step: str, path: Path, exc: BaseException) -> StepFailure:
         action="audit.append",
         message=f"cannot write the audit trail {path}: {reason}; "
         "no further deletion without a record",
+        kind=FailureKind.audit_unwritable,
     )
 
 

@@ -296,7 +296,7 @@ def test_a_retry_of_the_same_run_whose_user_is_already_deleted_ends_deleted(
 ):
     """The same flow run retried (what `offboard rerun` does) after DeleteUser was done and
     recorded but the attempt died before finishing: the retry ends deleted, not refused."""
-    import flows.offboard_user as module
+    import flows.offboarding as module
 
     light_user(iam, user_name)
     crashed: list[str] = []

@@ -1,14 +1,12 @@
-"""Checks that stop a run before any mutating call: protected principals, the activity guard."""
+"""The one protection check: principals no flow may change, and unknown users, refused before
+any mutating call."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from config.settings import Settings
-from flows.report import StepFailure
+from flows.report import FailureKind, StepFailure
 from tasks.identity import CallerIdentity
 from tasks.models import UserSummary
-from tasks.review import AccessReview
 
 
 def same_iam_name(a: str, b: str) -> bool:
@@ -50,6 +48,7 @@ def refusal(
             error_code="NoSuchEntity",
             action="iam:GetUser",
             message=f"no IAM user named {user_name}",
+            kind=FailureKind.not_found,
         )
     rule = protection_rule(user, caller, settings)
     if rule:
@@ -58,19 +57,6 @@ def refusal(
             error_code="Protected",
             action=None,
             message=f"{user.user_name} is protected: {rule}",
+            kind=FailureKind.protected,
         )
-    return None
-
-
-def activity_hold(
-    review: AccessReview, settings: Settings, now: datetime | None = None
-) -> str | None:
-    """Why the activity guard holds this user, or None when deletion may go ahead."""
-    if not review.complete:
-        return f"access review incomplete: {review.incomplete_reason}"
-    days = settings.recent_activity_days
-    if review.active_within(days, now or datetime.now(UTC)):
-        last = review.last_activity
-        stamp = last.isoformat() if last else "unknown"
-        return f"active within the last {days} days (last activity {stamp})"
     return None
