@@ -23,10 +23,8 @@ def _finish(report: object, as_json: bool) -> None:
     assert isinstance(report, DeactivationReport)
     if as_json:
         emit_json(report)
-    if report.outcome == "refused":
-        raise fail(report.message or "refused", 2)
-    if report.outcome == "failed":
-        raise fail(report.message or "failed", 1)
+    if report.exit_code:
+        raise fail(report.message or str(report.outcome), report.exit_code)
     if not as_json:
         for change in report.changes:
             what = [*change.policies_put, *change.policies_removed]

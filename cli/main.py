@@ -222,10 +222,6 @@ def review(
         render.print_review(found)
 
 
-# Exit codes of restore: refused is a caller error (2), a write that failed is a failed run (1).
-RESTORE_EXIT = {"restored": 0, "refused": 2, "failed": 1}
-
-
 @app.command()
 @cli_errors
 @writes_audit_trail
@@ -282,7 +278,7 @@ def restore(
     elif report.outcome == "restored":
         render.print_restore(report)
     if report.failure is not None:
-        raise fail(report.failure.message, RESTORE_EXIT[report.outcome])
+        raise fail(report.failure.message, report.exit_code)
 
 
 @app.command()

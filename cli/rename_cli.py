@@ -28,8 +28,6 @@ if TYPE_CHECKING:
     from flows.rename_user import RenameReport
     from tasks.rename import PolicyChange, RenamePlan
 
-# Exit codes by outcome: refused is a caller error (2), a failed change is a failed run (1).
-RENAME_EXIT = {"renamed": 0, "planned": 0, "refused": 2, "failed": 1}
 DIFF_STYLES = (("+++", "bold"), ("---", "bold"), ("@@", "cyan"), ("+", "green"), ("-", "red"))
 
 
@@ -111,7 +109,7 @@ def finish(report: RenameReport, as_json: bool, show_plan: bool = True) -> NoRet
         emit_json(report)
     elif report.outcome != "refused":
         print_report(report, Console(soft_wrap=True), show_plan=show_plan)
-    code = RENAME_EXIT[report.outcome]
+    code = report.exit_code
     if report.outcome == "refused" and report.failure:
         raise fail(report.failure.message, code)
     if report.outcome == "failed":

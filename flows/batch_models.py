@@ -81,6 +81,15 @@ class AccountFailure(Frozen):
     error_code: str | None
     message: str
 
+    @classmethod
+    def of(cls, account_id: str | None, exc: BaseException) -> AccountFailure:
+        failure = StepFailure.from_exception("account", exc)
+        return cls(account_id=account_id, error_code=failure.error_code, message=failure.message)
+
+    @property
+    def line(self) -> str:
+        return f"{self.error_code}: {self.message}"
+
 
 class BatchPlan(Frozen):
     users: tuple[PlannedUser, ...] = ()

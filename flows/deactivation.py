@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 import structlog
 from prefect import flow
-from prefect.runtime import flow_run
 
-from config.logging import ensure_logging
-from config.settings import get_settings
-from flows.auditing import RunAudit, target_of
-from flows.protection import refusal
+from flows.auditing import RunAudit
+from flows.report import Outcome, RunReport, StepFailure
+from flows.run_context import run_context
 from tasks.deactivation import (
     DeactivationChange,
     DenyWindow,
@@ -22,24 +19,17 @@ from tasks.deactivation import (
     reactivate_access_keys,
     remove_deny_policy,
 )
-from tasks.errors import describe_failure
-from tasks.frozen import Frozen
-from tasks.identity import caller_identity
 from tasks.models import validate_user_name
-from tasks.user import find_user
 
 log = structlog.get_logger("offboard.flow")
 
 
-class DeactivationReport(Frozen):
+class DeactivationReport(RunReport):
     user_name: str
     action: Literal["deactivate", "reactivate"]
-    outcome: Literal["done", "refused", "failed"]
     window: DenyWindow | None = None
     changes: tuple[DeactivationChange, ...] = ()
     message: str | None = None
-    run_id: str | None = None
-    finished_at: datetime
 
 
 def apply_deactivation(
@@ -56,9 +46,13 @@ def apply_deactivation(
         try:
             change: DeactivationChange = run()
         except Exception as exc:
-            code, action, message = describe_failure(exc)
+            failure = StepFailure.from_exception(step, exc)
             audit.record(
-                step, action or f"deactivate.{step}", "failed", error_code=code, message=message
+                step,
+                failure.action or f"deactivate.{step}",
+                "failed",
+                error_code=failure.error_code,
+                message=failure.message,
             )
             raise
         changes.append(change)
@@ -86,59 +80,54 @@ def _run(
     window: DenyWindow | None,
     disable_keys: bool,
 ) -> DeactivationReport:
-    ensure_logging()
     validate_user_name(user_name)
     # The model checks a window's shape; whether it is already over depends on when it runs.
     check_not_ended(window)
-    run_id = str(flow_run.id) if flow_run.id else None
-    caller = caller_identity()
-    user = find_user(user_name)
-    audit = RunAudit(
-        flow=flow_name,
-        run_id=run_id,
-        actor=caller.arn,
-        target=target_of(user_name, user),
+    with run_context(
+        flow_name,
+        user_name,
+        DeactivationReport,
         reason=reason,
         ticket=ticket,
-    )
+        action=action,
+        window=window,
+    ) as run:
+        refused = run.resolve()
+        if refused:
+            return run.refuse(refused, message=refused.message)
+        try:
+            changes = _change(action, user_name, window, disable_keys, run.audit)
+        except Exception as exc:
+            failure = StepFailure.from_exception(action, exc)
+            if action == "reactivate":
+                run.audit.record(
+                    "reactivate",
+                    failure.action or "reactivate",
+                    "failed",
+                    error_code=failure.error_code,
+                    message=failure.message,
+                )
+            message = f"{failure.error_code} on {failure.action}: {failure.message}"
+            return run.finish(Outcome.failed, failure=failure, message=message)
+        changed = [c.step for c in changes if c.changed]
+        log.info(f"{action}.finished", user=user_name, changed=changed)
+        return run.finish(Outcome.done, changes=changes)
 
-    def report(outcome: Literal["done", "refused", "failed"], **more: Any) -> DeactivationReport:
-        return DeactivationReport(
-            user_name=user_name,
-            action=action,
-            outcome=outcome,
-            window=window,
-            run_id=run_id,
-            finished_at=datetime.now(UTC),
-            **more,
-        )
 
-    refused = refusal(user_name, user, caller, get_settings())
-    if refused:
-        audit.refusal(refused)
-        return report("refused", message=refused.message)
-    try:
-        if action == "deactivate":
-            changes = apply_deactivation(user_name, window, disable_keys, audit)
-        else:
-            removed = remove_deny_policy(user_name)
-            _audit_change(audit, removed, "iam:DeleteUserPolicy")
-            keys = reactivate_access_keys(user_name)
-            _audit_change(audit, keys, "iam:UpdateAccessKey")
-            changes = (removed, keys)
-    except Exception as exc:
-        code, action_name, message = describe_failure(exc)
-        if action == "reactivate":
-            audit.record(
-                "reactivate",
-                action_name or "reactivate",
-                "failed",
-                error_code=code,
-                message=message,
-            )
-        return report("failed", message=f"{code} on {action_name}: {message}")
-    log.info(f"{action}.finished", user=user_name, changed=[c.step for c in changes if c.changed])
-    return report("done", changes=changes)
+def _change(
+    action: Literal["deactivate", "reactivate"],
+    user_name: str,
+    window: DenyWindow | None,
+    disable_keys: bool,
+    audit: RunAudit,
+) -> tuple[DeactivationChange, ...]:
+    if action == "deactivate":
+        return apply_deactivation(user_name, window, disable_keys, audit)
+    removed = remove_deny_policy(user_name)
+    _audit_change(audit, removed, "iam:DeleteUserPolicy")
+    keys = reactivate_access_keys(user_name)
+    _audit_change(audit, keys, "iam:UpdateAccessKey")
+    return (removed, keys)
 
 
 @flow(name="deactivate-user", flow_run_name="deactivate-{user_name}", log_prints=False)

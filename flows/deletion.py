@@ -12,9 +12,8 @@ import structlog
 
 from config.settings import get_settings
 from flows.auditing import RunAudit
-from flows.report import StepFailure
+from flows.report import FailureKind, StepFailure
 from flows.write_ahead import TRAIL_ERRORS, reconcile_pending, record_intent, trail_failure
-from tasks.errors import describe_failure, error_code
 from tasks.inventory import take_inventory
 from tasks.models import StepResult, UserInventory
 from tasks.procedure import DELETION_PROCEDURE, FINAL_STEP
@@ -61,26 +60,26 @@ def run_deletion(user_name: str, inventory: UserInventory, audit: RunAudit) -> D
                 except TRAIL_ERRORS as trail_exc:
                     return _trail_broken(done, step.name, audit, trail_exc, current)
                 continue
-            exc = state.result(raise_on_failure=False)
-            if not isinstance(exc, BaseException):
-                exc = RuntimeError(state.message or "step failed")
-            code, action, message = describe_failure(exc)
+            failure = StepFailure.from_state(step.name, state)
             try:
                 audit.record(
                     step.name,
-                    action or step.spec.action,
+                    failure.action or step.spec.action,
                     "failed",
-                    error_code=code,
-                    message=message,
+                    error_code=failure.error_code,
+                    message=failure.message,
                 )
             except TRAIL_ERRORS as trail_exc:
                 return _trail_broken(done, step.name, audit, trail_exc, current)
-            if step is FINAL_STEP and error_code(exc) == "DeleteConflict":
+            if step is FINAL_STEP and failure.error_code == "DeleteConflict":
                 break
-            log.error("offboard.step_failed", step=step.name, error=code, action=action)
-            done.failure = StepFailure(
-                step=step.name, error_code=code, action=action, message=message
+            log.error(
+                "offboard.step_failed",
+                step=step.name,
+                error=failure.error_code,
+                action=failure.action,
             )
+            done.failure = failure
             return done
         else:
             return done
@@ -95,6 +94,7 @@ def run_deletion(user_name: str, inventory: UserInventory, audit: RunAudit) -> D
         action="iam:DeleteUser",
         message=f"user still has attachments after {max_rounds} rounds: "
         + ", ".join(f"{kind}={len(ids)}" for kind, ids in current.attachments().items()),
+        kind=FailureKind.conflict,
     )
     return done
 

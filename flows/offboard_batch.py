@@ -44,7 +44,7 @@ from flows.protection import refusal
 from flows.report import OffboardingReport, state_exception
 from tasks.accounts import in_account, target_accounts, users_with_tag
 from tasks.aws import own_clients
-from tasks.errors import describe_failure, retry_transient
+from tasks.errors import retry_transient
 from tasks.identity import CallerIdentity, caller_identity
 from tasks.leave import users_by_employee_id
 from tasks.listing import list_users
@@ -137,11 +137,9 @@ def _candidates(
                 with in_account(account_id, run_id):
                     add(account_id, users_by_employee_id((employee,)).get(employee, ()))
             except Exception as exc:
-                code, _, message = describe_failure(exc)
-                log.error("batch.account_failed", account=account_id, error=code)
-                failures.append(
-                    AccountFailure(account_id=account_id, error_code=code, message=message)
-                )
+                failure = AccountFailure.of(account_id, exc)
+                log.error("batch.account_failed", account=account_id, error=failure.error_code)
+                failures.append(failure)
     return found, failures
 
 
@@ -156,14 +154,14 @@ def plan_batch(selection: BatchSelection, run_id: str | None = None) -> BatchPla
             with in_account(account_id, run_id):
                 callers[account_id] = caller_identity()
         except Exception as exc:
-            code, _, message = describe_failure(exc)
-            failures.append(AccountFailure(account_id=account_id, error_code=code, message=message))
+            failure = AccountFailure.of(account_id, exc)
+            failures.append(failure)
             skipped.extend(
                 SkippedUser(
                     account_id=account_id,
                     user_name=name,
                     reason="account_unreachable",
-                    message=f"{code}: {message}",
+                    message=failure.line,
                 )
                 for name in names
             )
@@ -175,12 +173,11 @@ def plan_batch(selection: BatchSelection, run_id: str | None = None) -> BatchPla
             with in_account(account_id, run_id), own_clients():
                 user = find_user(name)
         except Exception as exc:
-            code, _, message = describe_failure(exc)
             return SkippedUser(
                 account_id=caller.account,
                 user_name=name,
                 reason="lookup_failed",
-                message=f"{code}: {message}",
+                message=AccountFailure.of(account_id, exc).line,
                 actor=caller.arn,
             )
         refused = refusal(name, user, caller, settings)

@@ -8,23 +8,19 @@ still names the old ARN.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import structlog
 from prefect import flow
-from prefect.runtime import flow_run
+from pydantic import model_validator
 
 from audit.records import AuditRecord
 from audit.trail import AuditTrailError, default_trail, read_records
-from config.logging import ensure_logging
-from config.settings import get_settings
-from flows.auditing import RunAudit, target_of
-from flows.protection import protected_name, refusal
-from flows.report import StepFailure
-from tasks.errors import InvalidInputError, describe_failure
-from tasks.frozen import Frozen
-from tasks.identity import caller_identity
+from flows.auditing import RunAudit
+from flows.protection import protected_name
+from flows.report import FailureKind, Outcome, RunReport, StepFailure
+from flows.run_context import RunContext, run_context
+from tasks.errors import InvalidInputError
 from tasks.models import UserSummary, validate_user_name
 from tasks.rename import (
     AppliedChange,
@@ -44,32 +40,29 @@ log = structlog.get_logger("offboard.flow")
 FLOW_NAME = "rename-user"
 UPDATE_USER = "iam:UpdateUser"
 
-Outcome = Literal["renamed", "planned", "refused", "failed"]
 
-
-class RenameReport(Frozen):
+class RenameReport(RunReport):
     user_name: str
     new_name: str | None = None
     new_path: str | None = None
-    outcome: Outcome
     dry_run: bool
     reason: str | None = None
     ticket: str | None = None
-    run_id: str | None = None
-    actor: str | None = None
     user: UserSummary | None = None
     plan: RenamePlan | None = None
     # Set when this run finishes the policy rewrites of an earlier run's rename.
     resumed_run_id: str | None = None
     renamed: UserRenamed | None = None
     applied: tuple[AppliedChange, ...] = ()
+    # Every change that failed; ``failure`` is the first.
     failures: tuple[StepFailure, ...] = ()
-    started_at: datetime
-    finished_at: datetime
 
-    @property
-    def failure(self) -> StepFailure | None:
-        return self.failures[0] if self.failures else None
+    @model_validator(mode="before")
+    @classmethod
+    def _first_failure(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("failures") and data.get("failure") is None:
+            return {**data, "failure": data["failures"][0]}
+        return data
 
     @property
     def unapplied(self) -> tuple[PolicyChange, ...]:
@@ -139,159 +132,138 @@ def rename_user(
     Raises InvalidInputError for bad input. Ends with outcome ``refused`` (unknown or protected
     user, taken name) before any mutating call; ``failed`` lists what did not change.
     """
-    ensure_logging()
     validate_rename_input(user_name, new_name, new_path)
-    settings = get_settings()
-    started = datetime.now(UTC)
-    run_id = str(flow_run.id) if flow_run.id else None
-    structlog.contextvars.bind_contextvars(run_id=run_id, target_user=user_name)
-    fields: dict[str, Any] = {
-        "user_name": user_name,
-        "new_name": new_name,
-        "new_path": new_path,
-        "dry_run": dry_run,
-        "reason": reason,
-        "ticket": ticket,
-        "run_id": run_id,
-        "started_at": started,
-    }
+    with run_context(
+        FLOW_NAME,
+        user_name,
+        RenameReport,
+        dry_run=dry_run,
+        reason=reason,
+        ticket=ticket,
+        new_name=new_name,
+        new_path=new_path,
+    ) as run:
+        run.fields.update(dry_run=dry_run, reason=reason, ticket=ticket)
+        return _rename(run, new_name, new_path)
 
-    def finish(outcome: Outcome, **more: Any) -> RenameReport:
-        report = RenameReport.model_validate(
-            {**fields, **more, "outcome": outcome, "finished_at": datetime.now(UTC)}
-        )
-        log.info("rename.finished", outcome=report.outcome, changes=len(report.applied))
-        return report
 
-    try:
-        caller = caller_identity()
-        fields["actor"] = caller.arn
-        user = find_user(user_name)
-        resumed: AuditRecord | None = None
-        if user is None and new_name is not None and new_name != user_name:
+def _rename(
+    run: RunContext[RenameReport], new_name: str | None, new_path: str | None
+) -> RenameReport:
+    dry_run, settings = run.dry_run, run.settings
+    resumed: AuditRecord | None = None
+
+    def find(name: str) -> UserSummary | None:
+        nonlocal resumed
+        user = find_user(name)
+        if user is None and new_name is not None and new_name != name:
             # A run that failed after UpdateUser left the user under its new name.
             current = find_user(new_name)
             if current is not None and new_path in (None, current.path):
-                resumed = earlier_rename(current, user_name)
+                resumed = earlier_rename(current, name)
                 user = current if resumed is not None else None
-        audit = RunAudit(
-            flow=FLOW_NAME,
-            run_id=run_id,
-            actor=caller.arn,
-            target=target_of(user_name, user),
-            reason=reason,
-            ticket=ticket,
-            enabled=not dry_run,
+        return user
+
+    def refuse(failure: StepFailure) -> RenameReport:
+        return run.refuse(failure, failures=(failure,))
+
+    refused = run.resolve(find)
+    if refused is not None:
+        return refuse(refused)
+    user, audit, fields = run.user, run.audit, run.fields
+    assert user is not None  # refusal() answers for an unknown user
+    fields["user"] = user
+    if new_name is not None and protected_name(new_name, settings) is not None:
+        # Policies may still name a protected user's ARN; nobody else may take that name.
+        return refuse(
+            StepFailure(
+                step="protect",
+                error_code="Protected",
+                action=None,
+                message=f"{new_name} is listed in protected_user_names and cannot be taken "
+                "by a rename",
+                kind=FailureKind.protected,
+            )
         )
 
-        def refuse(failure: StepFailure) -> RenameReport:
-            audit.refusal(failure)
-            return finish("refused", failures=(failure,))
-
-        refused = refusal(user_name, user, caller, settings)
-        if refused is not None:
-            return refuse(refused)
-        assert user is not None  # refusal() answers for an unknown user
-        fields["user"] = user
-        structlog.contextvars.bind_contextvars(account=user.account_id)
-        if new_name is not None and protected_name(new_name, settings) is not None:
-            # Policies may still name a protected user's ARN; nobody else may take that name.
-            return refuse(
-                StepFailure(
-                    step="protect",
-                    error_code="Protected",
-                    action=None,
-                    message=f"{new_name} is listed in protected_user_names and cannot be taken "
-                    "by a rename",
+    prefix, _, _ = split_user_arn(user.arn)
+    if resumed is not None:
+        old_arn = resumed.resources[0]
+        change_name = change_path = None
+    else:
+        old_arn = user.arn
+        change_name = new_name if new_name not in (None, user.user_name) else None
+        change_path = new_path if new_path not in (None, user.path) else None
+        if change_name is not None:
+            taken = find_user(change_name)
+            # The same unique id is a change of case only, which IAM allows.
+            if taken is not None and taken.user_id != user.user_id:
+                return refuse(
+                    StepFailure(
+                        step="resolve",
+                        error_code="EntityAlreadyExists",
+                        action="iam:GetUser",
+                        message=f"an IAM user named {change_name} already exists",
+                    )
                 )
-            )
-
-        prefix, _, _ = split_user_arn(user.arn)
-        if resumed is not None:
+        if change_name is None and change_path is None:
+            # Only an earlier path change of this very name is finished here.
+            resumed = earlier_rename(user, user.user_name)
+            if resumed is None:
+                return refuse(
+                    StepFailure(
+                        step="resolve",
+                        error_code="NothingToChange",
+                        action=None,
+                        message=f"nothing to change: {user.user_name} already has path {user.path}",
+                        kind=FailureKind.refused,
+                    )
+                )
             old_arn = resumed.resources[0]
-            change_name = change_path = None
-        else:
-            old_arn = user.arn
-            change_name = new_name if new_name not in (None, user.user_name) else None
-            change_path = new_path if new_path not in (None, user.path) else None
-            if change_name is not None:
-                taken = find_user(change_name)
-                # The same unique id is a change of case only, which IAM allows.
-                if taken is not None and taken.user_id != user.user_id:
-                    return refuse(
-                        StepFailure(
-                            step="resolve",
-                            error_code="EntityAlreadyExists",
-                            action="iam:GetUser",
-                            message=f"an IAM user named {change_name} already exists",
-                        )
-                    )
-            if change_name is None and change_path is None:
-                # Only an earlier path change of this very name is finished here.
-                resumed = earlier_rename(user, user.user_name)
-                if resumed is None:
-                    return refuse(
-                        StepFailure(
-                            step="resolve",
-                            error_code="NothingToChange",
-                            action=None,
-                            message=f"nothing to change: {user.user_name} already has path "
-                            f"{user.path}",
-                        )
-                    )
-                old_arn = resumed.resources[0]
-        new_arn = user_arn(prefix, change_path or user.path, change_name or user.user_name)
-        if resumed is not None:
-            fields["resumed_run_id"] = resumed.run_id
-            log.info("rename.resumed", earlier_run=resumed.run_id, old_arn=old_arn)
+    new_arn = user_arn(prefix, change_path or user.path, change_name or user.user_name)
+    if resumed is not None:
+        fields["resumed_run_id"] = resumed.run_id
+        log.info("rename.resumed", earlier_run=resumed.run_id, old_arn=old_arn)
 
-        plan = plan_rename(old_arn, new_arn)
-        fields["plan"] = plan
-        log.info("rename.plan", changes=len(plan.changes), dry_run=dry_run)
-        if dry_run:
-            return finish("planned")
+    plan = plan_rename(old_arn, new_arn)
+    fields["plan"] = plan
+    log.info("rename.plan", changes=len(plan.changes), dry_run=dry_run)
+    if dry_run:
+        return run.finish(Outcome.planned)
 
-        if resumed is None:
-            state = update_user(
-                user.user_name, user.user_id, change_name, change_path, return_state=True
-            )
-            if not state.is_completed():
-                failure = _failure("update_user", state)
-                audit.record(
-                    "update_user",
-                    UPDATE_USER,
-                    "failed",
-                    resources=(old_arn, new_arn),
-                    error_code=failure.error_code,
-                    message=failure.message,
-                )
-                return finish("failed", failures=(failure,))
-            renamed: UserRenamed = state.result()
-            fields["renamed"] = renamed
-            audit.record("update_user", UPDATE_USER, "done", resources=(old_arn, new_arn))
-        else:
+    if resumed is None:
+        state = update_user(
+            user.user_name, user.user_id, change_name, change_path, return_state=True
+        )
+        if not state.is_completed():
+            failure = StepFailure.from_state("update_user", state)
             audit.record(
                 "update_user",
                 UPDATE_USER,
-                "skipped",
+                "failed",
                 resources=(old_arn, new_arn),
-                message=f"renamed earlier in run {resumed.run_id}",
+                error_code=failure.error_code,
+                message=failure.message,
             )
-
-        applied, failures = _apply(plan, audit)
-        return finish(
-            "failed" if failures else "renamed", applied=tuple(applied), failures=tuple(failures)
+            return run.finish(Outcome.failed, failures=(failure,))
+        renamed: UserRenamed = state.result()
+        fields["renamed"] = renamed
+        audit.record("update_user", UPDATE_USER, "done", resources=(old_arn, new_arn))
+    else:
+        audit.record(
+            "update_user",
+            UPDATE_USER,
+            "skipped",
+            resources=(old_arn, new_arn),
+            message=f"renamed earlier in run {resumed.run_id}",
         )
-    finally:
-        structlog.contextvars.unbind_contextvars("run_id", "target_user", "account")
 
-
-def _failure(step: str, state: Any) -> StepFailure:
-    exc = state.result(raise_on_failure=False)
-    code, action, message = describe_failure(
-        exc if isinstance(exc, BaseException) else RuntimeError(str(state.message))
+    applied, failures = _apply(plan, audit)
+    return run.finish(
+        Outcome.failed if failures else Outcome.renamed,
+        applied=tuple(applied),
+        failures=tuple(failures),
     )
-    return StepFailure(step=step, error_code=code, action=action, message=message)
 
 
 def _apply(plan: RenamePlan, audit: RunAudit) -> tuple[list[AppliedChange], list[StepFailure]]:
@@ -303,7 +275,7 @@ def _apply(plan: RenamePlan, audit: RunAudit) -> tuple[list[AppliedChange], list
         where = "" if change.kind == "managed" else f"inline policy {change.policy_name}: "
         state = apply_change(change, plan.old_arn, plan.new_arn, return_state=True)
         if not state.is_completed():
-            failure = _failure("policy", state)
+            failure = StepFailure.from_state("policy", state)
             failures.append(
                 failure.model_copy(update={"message": f"{change.label}: {failure.message}"})
             )

@@ -10,24 +10,20 @@ the user under that name is the one this snapshot's restore created, and the run
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any, Literal
 
 import structlog
 from prefect import flow
-from prefect.runtime import flow_run
 
 from audit.records import AuditRecord
 from audit.trail import AuditTrailError, default_trail, read_records
-from config.logging import ensure_logging
-from config.settings import Settings, get_settings
+from config.settings import Settings
 from flows.auditing import RunAudit, target_of
 from flows.protection import refusal
-from flows.report import StepFailure
+from flows.report import FailureKind, Outcome, RunReport, StepFailure
+from flows.run_context import run_context
 from tasks.accounts import ACCOUNT_ID_PATTERN
-from tasks.errors import InvalidInputError, describe_failure
-from tasks.frozen import Frozen
-from tasks.identity import CallerIdentity, caller_identity
+from tasks.errors import InvalidInputError
+from tasks.identity import CallerIdentity
 from tasks.models import UserSummary, validate_user_name
 from tasks.restore import (
     RestoreResult,
@@ -42,30 +38,23 @@ from tasks.restore import (
 )
 from tasks.restore_checks import check_names, missing_references
 from tasks.snapshot import UserSnapshot, load_snapshot
-from tasks.user import find_user
 
 log = structlog.get_logger("offboard.flow")
 FLOW_NAME = "restore-user"
 
-Outcome = Literal["restored", "refused", "failed"]
 
-
-class RestoreReport(Frozen):
+class RestoreReport(RunReport):
     user_name: str
     source_user_name: str
     snapshot: str
-    outcome: Outcome = "restored"
     into_existing: bool = False
     # Set when this run finishes what an earlier run of the same restore started.
     resumed_run_id: str | None = None
     reason: str | None = None
     ticket: str | None = None
-    run_id: str | None = None
     steps: tuple[RestoreResult, ...] = ()
-    failure: StepFailure | None = None
     # Credentials IAM will never hand back: new ones must be issued.
     not_restorable: tuple[str, ...] = ()
-    finished_at: datetime
 
 
 def not_restorable(snapshot: UserSnapshot) -> tuple[str, ...]:
@@ -117,7 +106,9 @@ def earlier_restore(user: UserSummary, location: str) -> AuditRecord | None:
 
 
 def _refused(step: str, code: str, message: str, action: str | None = None) -> StepFailure:
-    return StepFailure(step=step, error_code=code, action=action, message=message)
+    return StepFailure(
+        step=step, error_code=code, action=action, message=message, kind=FailureKind.refused
+    )
 
 
 def account_refusal(
@@ -213,64 +204,57 @@ def restore_user(
     accept. Ends ``refused`` before any mutating call (another account, a missing policy or
     group, an existing or protected user), ``failed`` naming what was created.
     """
-    ensure_logging()
     validate_restore_input(new_name, into_account)
     snapshot = load_snapshot(snapshot_location)
     user_name = new_name or snapshot.user.user_name
     check_names(snapshot, user_name, snapshot_location)
-    run_id = str(flow_run.id) if flow_run.id else None
-    fields: dict[str, Any] = {
-        "user_name": user_name,
-        "source_user_name": snapshot.user.user_name,
-        "snapshot": snapshot_location,
-        "into_existing": into_existing,
-        "reason": reason,
-        "ticket": ticket,
-        "run_id": run_id,
-        "not_restorable": not_restorable(snapshot),
-    }
-
-    def finish(outcome: Outcome, **more: Any) -> RestoreReport:
-        report = RestoreReport.model_validate(
-            {**fields, **more, "outcome": outcome, "finished_at": datetime.now(UTC)}
-        )
-        log.info("restore.finished", user=user_name, outcome=outcome, steps=len(report.steps))
-        return report
-
-    caller = caller_identity()
-    existing = find_user(user_name)
-    audit = RunAudit(
-        flow=FLOW_NAME,
-        run_id=run_id,
-        actor=caller.arn,
-        target=target_of(user_name, existing),
+    with run_context(
+        FLOW_NAME,
+        user_name,
+        RestoreReport,
         reason=reason,
         ticket=ticket,
-    )
-    resumed = earlier_restore(existing, snapshot_location) if existing else None
-    refused = account_refusal(snapshot, caller, into_account) or target_refusal(
-        snapshot, user_name, existing, resumed, into_existing, caller, get_settings()
-    )
-    if refused is None:
-        try:
-            missing = missing_references(snapshot)
-        except Exception as exc:
-            code, action, message = describe_failure(exc)
-            audit.record("check", "restore.check", "failed", error_code=code, message=message)
-            failure = StepFailure(step="check", error_code=code, action=action, message=message)
-            return finish("failed", failure=failure)
-        if missing:
-            refused = _refused(
-                "check",
-                "NoSuchEntity",
-                f"snapshot {snapshot_location} cannot be restored: {'; '.join(missing)}",
-            )
-    if refused is not None:
-        audit.refusal(refused)
-        return finish("refused", failure=refused)
-    if resumed is not None:
-        fields["resumed_run_id"] = resumed.run_id
-    return _write(snapshot, snapshot_location, user_name, existing, resumed, audit, finish)
+        source_user_name=snapshot.user.user_name,
+        snapshot=snapshot_location,
+        into_existing=into_existing,
+        not_restorable=not_restorable(snapshot),
+    ) as run:
+        run.fields.update(reason=reason, ticket=ticket)
+        # Restore answers unknown and protected users itself (target_refusal): a user that
+        # does not exist yet is what it usually creates.
+        run.resolve()
+        assert run.caller is not None
+        existing = run.user
+        resumed = earlier_restore(existing, snapshot_location) if existing else None
+        refused = account_refusal(snapshot, run.caller, into_account) or target_refusal(
+            snapshot, user_name, existing, resumed, into_existing, run.caller, run.settings
+        )
+        if refused is None:
+            try:
+                missing = missing_references(snapshot)
+            except Exception as exc:
+                failure = StepFailure.from_exception("check", exc)
+                run.audit.record(
+                    "check",
+                    "restore.check",
+                    "failed",
+                    error_code=failure.error_code,
+                    message=failure.message,
+                )
+                return run.finish(Outcome.failed, failure=failure)
+            if missing:
+                refused = _refused(
+                    "check",
+                    "NoSuchEntity",
+                    f"snapshot {snapshot_location} cannot be restored: {'; '.join(missing)}",
+                )
+        if refused is not None:
+            return run.refuse(refused)
+        if resumed is not None:
+            run.fields["resumed_run_id"] = resumed.run_id
+        return _write(
+            snapshot, snapshot_location, user_name, existing, resumed, run.audit, run.finish
+        )
 
 
 def _write(
@@ -286,18 +270,20 @@ def _write(
     steps: list[RestoreResult] = []
 
     def failed(step: str, exc: BaseException) -> RestoreReport:
-        code, action, message = describe_failure(exc)
-        audit.record(step, f"restore.{step}", "failed", error_code=code, message=message)
+        cause = StepFailure.from_exception(step, exc)
+        code, action = cause.error_code, cause.action
+        audit.record(step, f"restore.{step}", "failed", error_code=code, message=cause.message)
         what = f"{code} on {action}" if action else str(code)
         done = _done_so_far(steps, existing is None and bool(steps), resumed)
-        failure = StepFailure(
-            step=step,
-            error_code=code,
-            action=action,
-            message=f"restore of {user_name} stopped at {step} ({what}: {message}); {done}; "
-            "run the same restore again to finish",
+        message = (
+            f"restore of {user_name} stopped at {step} ({what}: {cause.message}); {done}; "
+            "run the same restore again to finish"
         )
-        return finish("failed", steps=tuple(steps), failure=failure)
+        return finish(
+            Outcome.failed,
+            steps=tuple(steps),
+            failure=cause.model_copy(update={"message": message}),
+        )
 
     if existing is None:
         try:
@@ -358,4 +344,4 @@ def _write(
             resources=result.restored,
             message=_change_note(result),
         )
-    return finish("restored", steps=tuple(steps))
+    return finish(Outcome.restored, steps=tuple(steps))

@@ -110,7 +110,8 @@ def run_context(
     ticket: str | None = None,
     **fields: Any,
 ) -> Iterator[RunContext[R]]:
-    """The run's context, with the log's fields bound for its duration."""
+    """The run's context, with the log's fields bound for its duration; ``fields`` start the
+    report (``user_name`` is the target's)."""
     ensure_logging()
     run = RunContext(
         flow=flow,
@@ -120,7 +121,7 @@ def run_context(
         reason=reason,
         ticket=ticket,
         run_id=current_run_id(),
-        fields=fields,
+        fields={"user_name": user_name, **fields},
     )
     structlog.contextvars.bind_contextvars(run_id=run.run_id, target_user=user_name)
     try:
