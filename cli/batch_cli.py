@@ -263,7 +263,8 @@ def register(app: typer.Typer) -> None:
         activity guard, 5 not confirmed at the prompt (nothing changed).
         """
         as_json = wants_json(output, as_json)
-        from flows.offboard_batch import check_batch_size, plan_batch, reporting_progress
+        from flows.batch_plan import check_batch_size, plan_batch
+        from flows.batch_progress import reporting_progress
         from flows.run_here import batch_here as run_batch
 
         selection = _selection(users_file, tag, group, employee_id)

@@ -22,7 +22,6 @@ from fastapi import FastAPI, Header, HTTPException, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from config.settings import get_settings
 from deploy.hr_events import HrEvent, RunRequest, plan_runs
 from deploy.idempotency import EventStore, StoredEvent
 from deploy.webhook_body import MAX_BODY_BYTES, check_content_type, parse_event, read_body
@@ -127,32 +126,15 @@ def verify(
         raise _unauthorized(f"{SIGNATURE_HEADER} does not match the body")
 
 
-def resolve_users(event: HrEvent, employee_tag_key: str) -> tuple[str, ...]:
+def resolve_users(event: HrEvent) -> tuple[str, ...]:
     """The IAM users the event is about; 404 naming the employee or user when there is none."""
-    from tasks.leave import users_by_employee_id
-    from tasks.user import find_user
+    from flows.targets import DIRECT, NoTargetError, named_person
 
-    if event.iam_user_name is not None:
-        user = find_user.fn(event.iam_user_name)
-        if user is None:
-            raise HTTPException(status_code=404, detail=f"no IAM user named {event.iam_user_name}")
-        if event.employee_id is not None and not any(
-            tag.key == employee_tag_key and tag.value == event.employee_id for tag in user.tags
-        ):
-            raise HTTPException(
-                status_code=404,
-                detail=f"no IAM user named {event.iam_user_name} with tag "
-                f"{employee_tag_key}={event.employee_id}",
-            )
-        return (user.user_name,)
-    assert event.employee_id is not None  # the model requires one of the two
-    found = users_by_employee_id.fn((event.employee_id,)).get(event.employee_id, ())
-    if not found:
-        raise HTTPException(
-            status_code=404,
-            detail=f"no IAM user carries the tag {employee_tag_key}={event.employee_id}",
-        )
-    return tuple(sorted(found))
+    try:
+        person = named_person(event.iam_user_name, event.employee_id, DIRECT)
+    except NoTargetError as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from None
+    return tuple(sorted(person.user_names()))
 
 
 # A delivery that finds the event claimed waits for it; this many rounds when claims keep
@@ -163,10 +145,9 @@ CLAIM_ROUNDS = 3
 class Receiver:
     """What happens to a verified, valid event; runs in a worker thread (IAM, SQLite, Prefect)."""
 
-    def __init__(self, store: EventStore, dispatcher: Dispatcher, employee_tag_key: str) -> None:
+    def __init__(self, store: EventStore, dispatcher: Dispatcher) -> None:
         self.store = store
         self.dispatcher = dispatcher
-        self.employee_tag_key = employee_tag_key
 
     def accept(self, event: HrEvent) -> EventAccepted:
         """Start the event's runs once; every other delivery, also a concurrent one, answers
@@ -183,7 +164,7 @@ class Receiver:
                 user_names = stored.user_names
             else:
                 try:
-                    user_names = resolve_users(event, self.employee_tag_key)
+                    user_names = resolve_users(event)
                 except (ClientError, BotoCoreError) as exc:
                     raise HTTPException(status_code=503, detail=_iam_failure(exc)) from None
             claim = self.store.claim(event.event_id, digest, user_names)
@@ -266,11 +247,7 @@ def create_app(
     Raises WebhookConfigError (one line) when the secret is missing."""
     config = settings or load_settings()
     secret = config.webhook_secret.get_secret_value().encode()
-    receiver = Receiver(
-        EventStore(config.event_db()),
-        dispatcher or PrefectDispatcher(),
-        get_settings().employee_tag_key,
-    )
+    receiver = Receiver(EventStore(config.event_db()), dispatcher or PrefectDispatcher())
     app = FastAPI(
         title="offboard HR webhook",
         version="1",

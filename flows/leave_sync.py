@@ -14,11 +14,12 @@ from config.logging import ensure_logging
 from config.settings import get_settings
 from flows.auditing import RunAudit, target_of
 from flows.protection import protection_rule
+from flows.targets import people
 from tasks.deactivation import DeactivationChange, DenyWindow
 from tasks.errors import InvalidInputError
 from tasks.frozen import Frozen
 from tasks.identity import caller_identity
-from tasks.leave import sync_user_leave, users_by_employee_id
+from tasks.leave import sync_user_leave
 from tasks.models import USER_NAME_PATTERN
 from tasks.user import find_user
 
@@ -45,13 +46,12 @@ class LeaveSyncReport(Frozen):
 
 def _resolve(entries: list[LeaveEntry]) -> tuple[dict[str, list[LeaveEntry]], list[SkippedEntry]]:
     """Entries by IAM user name; an unknown person is skipped with a reason."""
-    by_employee = users_by_employee_id(
-        tuple(sorted({e.employee_id for e in entries if e.employee_id and not e.user}))
-    )
+    found = people([e.employee_id for e in entries if e.employee_id and not e.user])
     by_user: dict[str, list[LeaveEntry]] = {}
     skipped: list[SkippedEntry] = []
     for entry in entries:
-        names = (entry.user,) if entry.user else by_employee.get(entry.employee_id or "", ())
+        person = found.get(entry.employee_id or "")
+        names = (entry.user,) if entry.user else person.user_names() if person else ()
         if not names:
             skipped.append(
                 SkippedEntry(entry=entry.who, problem="no IAM user with that employee id")

@@ -11,12 +11,8 @@ user on a local server.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from contextlib import contextmanager
-from contextvars import ContextVar, copy_context
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 import structlog
 from prefect import flow, task
@@ -29,195 +25,20 @@ from prefect.states import Failed
 from config.logging import ensure_logging
 from config.settings import get_settings
 from flows.auditing import RunAudit, target_of
-from flows.batch_models import (
-    AccountFailure,
-    BatchPlan,
-    BatchReport,
-    BatchSelection,
-    BatchTooLargeError,
-    BatchUser,
-    PlannedUser,
-    SkippedUser,
-)
+from flows.batch_models import BatchReport, BatchSelection, BatchUser, PlannedUser, SkippedUser
+from flows.batch_plan import check_batch_size, plan_batch
+from flows.batch_progress import progress_listener as _progress
+from flows.batch_summary import summary_markdown as _summary_markdown
+from flows.fan_out import fan_out
 from flows.offboarding import OffboardRequest, fall_back_after_error, offboard_one
-from flows.protection import refusal
 from flows.report import OffboardingReport, state_exception
-from tasks.accounts import in_account, target_accounts, users_with_tag
+from tasks.accounts import in_account
 from tasks.aws import own_clients
 from tasks.errors import retry_transient
-from tasks.identity import CallerIdentity, caller_identity
-from tasks.leave import users_by_employee_id
-from tasks.listing import list_users
 from tasks.rate_limit import iam_rate_limit
-from tasks.runtime import retry_options
-from tasks.user import find_user
 
 log = structlog.get_logger("offboard.flow")
 FLOW_NAME = "offboard-batch"
-
-
-class BatchProgress(Protocol):
-    """Told what the batch will do, then each user's report as it finishes (from any thread)."""
-
-    def planned(self, plan: BatchPlan) -> None: ...
-
-    def finished(self, user: BatchUser) -> None: ...
-
-
-_progress: ContextVar[BatchProgress | None] = ContextVar("offboard_batch_progress", default=None)
-
-
-@contextmanager
-def reporting_progress(listener: BatchProgress) -> Iterator[None]:
-    """Batches run in this context (in this process) report their progress to ``listener``."""
-    token = _progress.set(listener)
-    try:
-        yield
-    finally:
-        _progress.reset(token)
-
-
-T = TypeVar("T")
-R = TypeVar("R")
-
-
-def _fan_out(
-    items: Sequence[T], work: Callable[[T], R], on_done: Callable[[R], None] | None = None
-) -> list[R]:
-    """``work`` over ``items`` on at most ``batch_concurrency`` threads, results in input order.
-
-    Each thread runs in a copy of this context, so Prefect's run context, the account scope and
-    the log's bound fields follow the work.
-    """
-    if not items:
-        return []
-    workers = min(get_settings().batch_concurrency, len(items))
-    results: dict[int, R] = {}
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="offboard-batch") as pool:
-        futures = {
-            pool.submit(copy_context().run, work, item): index for index, item in enumerate(items)
-        }
-        for future in as_completed(futures):
-            result = future.result()
-            results[futures[future]] = result
-            if on_done is not None:
-                on_done(result)
-    return [results[index] for index in range(len(items))]
-
-
-group_members = task(name="group-members", task_run_name="members:{group}", **retry_options())(
-    list_users
-)
-
-
-def _candidates(
-    selection: BatchSelection, run_id: str | None
-) -> tuple[dict[str | None, list[str]], list[AccountFailure]]:
-    """User names by account, in selection order, without duplicates."""
-    found: dict[str | None, list[str]] = {}
-    failures: list[AccountFailure] = []
-
-    def add(account_id: str | None, names: Sequence[str]) -> None:
-        listed = found.setdefault(account_id, [])
-        listed.extend(name for name in names if name not in listed)
-
-    if selection.users:
-        for target in selection.users:
-            add(target.account_id, [target.user_name])
-    elif selection.tag is not None:
-        key, _, value = selection.tag.partition("=")
-        add(None, users_with_tag(key, value))
-    elif selection.group is not None:
-        add(None, [user.user_name for user in group_members(group=selection.group)])
-    elif selection.employee_id is not None:
-        employee = selection.employee_id
-        accounts: list[str | None] = [a.account_id for a in target_accounts()] or [None]
-        for account_id in accounts:
-            try:
-                with in_account(account_id, run_id):
-                    add(account_id, users_by_employee_id((employee,)).get(employee, ()))
-            except Exception as exc:
-                failure = AccountFailure.of(account_id, exc)
-                log.error("batch.account_failed", account=account_id, error=failure.error_code)
-                failures.append(failure)
-    return found, failures
-
-
-def plan_batch(selection: BatchSelection, run_id: str | None = None) -> BatchPlan:
-    """Who the batch would offboard, and who it leaves out and why. Reads only."""
-    settings = get_settings()
-    by_account, failures = _candidates(selection, run_id)
-    skipped: list[SkippedUser] = []
-    callers: dict[str | None, CallerIdentity] = {}
-    for account_id, names in by_account.items():
-        try:
-            with in_account(account_id, run_id):
-                callers[account_id] = caller_identity()
-        except Exception as exc:
-            failure = AccountFailure.of(account_id, exc)
-            failures.append(failure)
-            skipped.extend(
-                SkippedUser(
-                    account_id=account_id,
-                    user_name=name,
-                    reason="account_unreachable",
-                    message=failure.line,
-                )
-                for name in names
-            )
-
-    def resolve(target: tuple[str | None, str]) -> PlannedUser | SkippedUser:
-        account_id, name = target
-        caller = callers[account_id]
-        try:
-            with in_account(account_id, run_id), own_clients():
-                user = find_user(name)
-        except Exception as exc:
-            return SkippedUser(
-                account_id=caller.account,
-                user_name=name,
-                reason="lookup_failed",
-                message=AccountFailure.of(account_id, exc).line,
-                actor=caller.arn,
-            )
-        refused = refusal(name, user, caller, settings)
-        if refused is not None:
-            where = f" (account {caller.account})" if account_id else ""
-            return SkippedUser(
-                account_id=user.account_id if user else caller.account,
-                user_name=name,
-                reason="not_found" if user is None else "protected",
-                message=refused.message + where,
-                user=user,
-                actor=caller.arn,
-                refusal=refused,
-            )
-        assert user is not None  # refusal() answers for an unknown user
-        return PlannedUser(account_id=account_id, user=user, actor=caller.arn)
-
-    targets = [
-        (account_id, name)
-        for account_id, names in by_account.items()
-        if account_id in callers
-        for name in names
-    ]
-    resolved = _fan_out(targets, resolve)
-    return BatchPlan(
-        users=tuple(r for r in resolved if isinstance(r, PlannedUser)),
-        skipped=(*skipped, *(r for r in resolved if isinstance(r, SkippedUser))),
-        account_failures=tuple(failures),
-    )
-
-
-def check_batch_size(count: int, allow_large_batch: int | None) -> None:
-    """The blast-radius cap: raise BatchTooLargeError unless the batch is small or allowed."""
-    limit = get_settings().max_users_per_batch
-    if count <= limit or (allow_large_batch is not None and allow_large_batch >= count):
-        return
-    raise BatchTooLargeError(
-        f"{count} users selected, more than max_users_per_batch ({limit}): "
-        f"rerun with --allow-large-batch {count} to offboard them all"
-    )
 
 
 @task(
@@ -255,28 +76,6 @@ def _run_user(
                 request, planned.user, planned.actor, state_exception(state), FLOW_NAME
             )
     return BatchUser(account_id=planned.user.account_id, report=report)
-
-
-def _summary_markdown(report: BatchReport) -> str:
-    lines = [
-        f"# Offboarding batch: {report.selection.describe()}",
-        "",
-        "- " + ", ".join(f"{name} {count}" for name, count in report.totals.items()),
-        "",
-        "| account | user | outcome | failure |",
-        "|---|---|---|---|",
-    ]
-    for item in report.users:
-        failure = item.report.failure
-        where = f"{failure.step}: {failure.error_code}" if failure else ""
-        lines.append(
-            f"| {item.account_id} | {item.report.user_name} | {item.report.outcome} | {where} |"
-        )
-    lines += [
-        f"| {s.account_id or '-'} | {s.user_name} | skipped: {s.reason} | {s.message} |"
-        for s in report.skipped
-    ]
-    return "\n".join(lines) + "\n"
 
 
 def _batch(
@@ -321,7 +120,7 @@ def _plan_and_run(
     listener = _progress.get()
     if listener is not None:
         listener.planned(plan)
-    users = _fan_out(
+    users = fan_out(
         plan.users,
         lambda planned: _run_user(planned, dry_run, reason, ticket, run_id),
         listener.finished if listener is not None else None,

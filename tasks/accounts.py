@@ -1,5 +1,5 @@
-"""Other accounts: which ones (listed in settings or discovered through Organizations), clients
-for each (STS AssumeRole, refreshed before the credentials expire), and finding users there.
+"""Other accounts: which ones (listed in settings or discovered through Organizations) and
+clients for each (STS AssumeRole, refreshed before the credentials expire).
 
 Inside ``in_account(account_id, run_id)`` every ``iam_client()``/``sts_client()``/``s3_client()``
 acts in that account; the role session is named after the run, so the account's CloudTrail
@@ -23,7 +23,6 @@ from botocore.credentials import (
     CredentialResolver,
     DeferredRefreshableCredentials,
 )
-from botocore.exceptions import ClientError
 from prefect import task
 from pydantic import AfterValidator
 
@@ -34,13 +33,11 @@ from tasks.aws import (
     account_scope,
     current_account_id,
     get_client_factory,
-    iam_client,
 )
-from tasks.errors import InvalidInputError, error_code
+from tasks.errors import InvalidInputError
 from tasks.frozen import Frozen
 from tasks.runtime import retry_options
 
-PERMISSIONS = ("iam:ListUsers", "iam:ListUserTags")
 # What the engine's own identity needs to reach other accounts; the roles it assumes there need
 # the IAM actions of the engine policy instead.
 HUB_PERMISSIONS = ("sts:AssumeRole", "organizations:ListAccounts")
@@ -208,21 +205,3 @@ def target_accounts() -> tuple[Account, ...]:
     return tuple(
         a for a in found if (not include or a.account_id in include) and a.account_id not in exclude
     )
-
-
-@task(name="users-with-tag", task_run_name="tagged:{key}", **retry_options())
-def users_with_tag(key: str, value: str) -> tuple[str, ...]:
-    """Names of the users carrying tag ``key`` with ``value`` (ListUsers has no tags in AWS)."""
-    iam = iam_client()
-    names: list[str] = []
-    for user in iam.get_paginator("list_users").paginate().search("Users[]"):
-        try:
-            tags = iam.list_user_tags(UserName=user["UserName"])["Tags"]
-        except ClientError as exc:
-            # Deleted since it was listed.
-            if error_code(exc) == "NoSuchEntity":
-                continue
-            raise
-        if any(tag["Key"] == key and tag["Value"] == value for tag in tags):
-            names.append(user["UserName"])
-    return tuple(names)

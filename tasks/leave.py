@@ -9,7 +9,6 @@ from datetime import datetime
 
 from prefect import task
 
-from config.settings import get_settings
 from tasks.aws import count_calls, iam_client
 from tasks.deactivation import (
     DeactivationChange,
@@ -21,28 +20,11 @@ from tasks.inline_policies import current_document, ensure_policy, remove_policy
 from tasks.runtime import retry_options
 
 PERMISSIONS = (
-    "iam:ListUsers",
-    "iam:ListUserTags",
     "iam:ListUserPolicies",
     "iam:GetUserPolicy",
     "iam:PutUserPolicy",
     "iam:DeleteUserPolicy",
 )
-
-
-@task(name="users-by-employee-id", **retry_options())
-def users_by_employee_id(employee_ids: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
-    """Employee id → IAM user names carrying it in the employee tag."""
-    iam = iam_client()
-    key = get_settings().employee_tag_key
-    wanted = set(employee_ids)
-    found: dict[str, list[str]] = {}
-    for user in iam.get_paginator("list_users").paginate().search("Users[]"):
-        tags = iam.list_user_tags(UserName=user["UserName"])["Tags"]
-        for tag in tags:
-            if tag["Key"] == key and tag["Value"] in wanted:
-                found.setdefault(tag["Value"], []).append(user["UserName"])
-    return {employee: tuple(names) for employee, names in found.items()}
 
 
 @task(name="sync-user-leave", task_run_name="leave:{user_name}", **retry_options())
