@@ -14,6 +14,7 @@ import base64
 import binascii
 import contextlib
 import os
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -98,22 +99,28 @@ class CheckpointSigner:
     def __init__(self, key_file: Path | None = None) -> None:
         self._key_file = key_file
 
+    @property
+    def key_file(self) -> Path | None:
+        return self._key_file
+
     def key(self) -> Ed25519PrivateKey:
         return load_signing_key(self._key_file)
 
-    def seal(self, log: Path, seq: int, head: str) -> Checkpoint:
-        """Append the checkpoint for record ``seq`` to the log's checkpoint file; the caller
-        holds the log's lock. A failed write leaves the file as it was."""
-        checkpoint = sign_checkpoint(self.key(), seq, head)
+    def seal(self, log: Path, heads: Sequence[tuple[int, str]]) -> list[Checkpoint]:
+        """Append a checkpoint for each ``(seq, head)`` to the log's checkpoint file, with one
+        fsync for them all; the caller holds the log's lock. A failed write leaves the file as
+        it was."""
+        key = self.key()
+        checkpoints = [sign_checkpoint(key, seq, head) for seq, head in heads]
         flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
         fd = os.open(checkpoint_path(log), flags, 0o640)
         try:
             size = os.fstat(fd).st_size
             if size and os.pread(fd, 1, size - 1) != b"\n":
-                # Torn by a crash mid-write; this checkpoint seals everything that one did.
+                # Torn by a crash mid-write; these checkpoints seal everything that one did.
                 size = _drop_torn_line(fd, size)
             try:
-                view = memoryview(checkpoint.to_line() + b"\n")
+                view = memoryview(b"".join(c.to_line() + b"\n" for c in checkpoints))
                 while view:
                     view = view[os.write(fd, view) :]
                 os.fsync(fd)
@@ -123,7 +130,7 @@ class CheckpointSigner:
                 raise
         finally:
             os.close(fd)
-        return checkpoint
+        return checkpoints
 
 
 def _drop_torn_line(fd: int, size: int) -> int:

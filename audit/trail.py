@@ -1,7 +1,10 @@
 """Appending to the audit trail and checking its hash chain.
 
 Appends are serialized by a per-file thread lock and an exclusive ``flock`` on the log itself,
-so any number of threads and processes on one host may write the same file. Readers take a
+so any number of threads and processes on one host may write the same file. Appends are group
+committed: records queued by a process's threads while one of them writes are written next, all
+together, by one thread with one fsync (and one for their checkpoints), and each ``append``
+returns only once its own record is on disk. Readers take a
 shared ``flock`` only long enough to note the file's size: everything before that offset is
 complete lines that no writer touches again.
 """
@@ -68,25 +71,62 @@ class ChainReport(BaseModel):
     problem: str | None
 
 
-# Threads of one process share a lock per file; flock alone would also work between separate
-# descriptors, but the lock keeps waiting threads off the file.
+class _Pending:
+    """One ``append`` waiting for its record to be written: the record, or why it was not."""
+
+    __slots__ = ("error", "event", "record", "signer")
+
+    def __init__(self, event: AuditEvent, signer: CheckpointSigner | None) -> None:
+        self.event = event
+        self.signer = signer
+        self.record: AuditRecord | None = None
+        self.error: BaseException | None = None
+
+
+class _Committer:
+    """The appends of one process to one file. ``writing`` is held by the thread writing a
+    group; the others wait on it, and whoever takes it next finds its own record written or
+    writes the next group, every record queued meanwhile."""
+
+    def __init__(self) -> None:
+        self.writing = threading.Lock()
+        self.queue_guard = threading.Lock()
+        self.queue: list[_Pending] = []
+
+    def take_group(self, first: _Pending) -> list[_Pending]:
+        # One group per signer: its checkpoints go out in one write.
+        with self.queue_guard:
+            group = [p for p in self.queue if _same_signer(p.signer, first.signer)]
+            self.queue = [p for p in self.queue if not _same_signer(p.signer, first.signer)]
+        return group
+
+
+def _same_signer(a: CheckpointSigner | None, b: CheckpointSigner | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a is b or a.key_file == b.key_file
+
+
+# Threads of one process share a committer per file; flock alone would also work between
+# separate descriptors, but the committer keeps waiting threads off the file and lets one fsync
+# cover all their records.
 _registry_guard = threading.Lock()
-_file_locks: dict[str, threading.Lock] = {}
+_committers: dict[str, _Committer] = {}
 
 
 def _reset_locks_in_child() -> None:
     # A lock held by another thread at fork time would never be released in the child.
-    global _registry_guard, _file_locks
+    global _registry_guard, _committers
     _registry_guard = threading.Lock()
-    _file_locks = {}
+    _committers = {}
 
 
 os.register_at_fork(after_in_child=_reset_locks_in_child)
 
 
-def _lock_for(path: Path) -> threading.Lock:
+def _committer_for(path: Path) -> _Committer:
     with _registry_guard:
-        return _file_locks.setdefault(str(path), threading.Lock())
+        return _committers.setdefault(str(path), _Committer())
 
 
 class AuditTrail:
@@ -115,34 +155,73 @@ class AuditTrail:
         seq cannot be known) or the signing key cannot be used, and ``OSError`` when the file
         cannot be written; a failed write leaves the log and its checkpoints as they were.
         """
-        with _lock_for(self._path):
+        committer = _committer_for(self._path)
+        pending = _Pending(event, self._signer)
+        with committer.queue_guard:
+            committer.queue.append(pending)
+        while pending.record is None and pending.error is None:
+            with committer.writing:
+                # The thread before may have written this record in its group.
+                if pending.record is None and pending.error is None:
+                    self._write_group(committer.take_group(pending))
+        if pending.error is not None:
+            raise pending.error
+        assert pending.record is not None
+        return pending.record
+
+    def _write_group(self, group: list[_Pending]) -> None:
+        """Chain, write and fsync every record of ``group`` (then seal them), handing each
+        waiting ``append`` its record or the error that stopped the whole group."""
+        signer = group[0].signer
+        fd: int | None = None
+        try:
             fd = self._open()
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                size = os.fstat(fd).st_size
-                if size == 0:
-                    seq, prev_hash = 1, GENESIS_HASH
-                else:
-                    last = self._last_line(fd, size)
-                    seq, prev_hash = self._seq_of(last) + 1, sha256_hex(last)
-                record = AuditRecord.seal(
-                    event, seq=seq, time=datetime.now(UTC), prev_hash=prev_hash
-                )
-                line = record.to_line()
-                self._write(fd, line + b"\n", size)
-                if self._signer is not None:
-                    self._seal(fd, size, seq, sha256_hex(line))
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            size = os.fstat(fd).st_size
+            if size == 0:
+                seq, prev_hash = 0, GENESIS_HASH
+            else:
+                last = self._last_line(fd, size)
+                seq, prev_hash = self._seq_of(last), sha256_hex(last)
+            lines: list[bytes] = []
+            heads: list[tuple[int, str]] = []
+            written: list[_Pending] = []
+            for pending in group:
+                try:
+                    record = AuditRecord.seal(
+                        pending.event, seq=seq + 1, time=datetime.now(UTC), prev_hash=prev_hash
+                    )
+                    line = record.to_line()
+                except Exception as exc:
+                    # This event alone cannot be recorded; the others still are.
+                    pending.error = exc
+                    continue
+                seq, prev_hash = seq + 1, sha256_hex(line)
+                lines.append(line + b"\n")
+                heads.append((seq, prev_hash))
+                pending.record = record
+                written.append(pending)
+            if written:
+                self._write(fd, b"".join(lines), size)
+                if signer is not None:
+                    self._seal(signer, fd, size, heads)
                 if size == 0:
                     _fsync_directory(self._path.parent)
-            finally:
-                # Closing the descriptor releases the flock.
+        except BaseException as exc:
+            for pending in group:
+                pending.record, pending.error = None, pending.error or exc
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            # Closing the descriptor releases the flock.
+            if fd is not None:
                 os.close(fd)
-        return record
 
-    def _seal(self, fd: int, size: int, seq: int, head: str) -> None:
-        assert self._signer is not None
+    def _seal(
+        self, signer: CheckpointSigner, fd: int, size: int, heads: list[tuple[int, str]]
+    ) -> None:
         try:
-            self._signer.seal(self._path, seq, head)
+            signer.seal(self._path, heads)
         except BaseException as exc:
             # An unsealed record would read as added behind the engine's back.
             with contextlib.suppress(OSError):

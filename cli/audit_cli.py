@@ -11,28 +11,20 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from audit.records import AuditRecord
-from audit.sealed import SealReport, verify_sealed
-from audit.signing import (
-    PublicKeyError,
-    SigningKeyError,
-    key_id,
-    load_signing_key,
-    parse_public_key,
-    public_key_text,
-    signing_key_file,
-)
-from audit.trail import AuditTrailError, read_records
 from cli.console import console
 from cli.console import table as make_table
 from cli.options import OutputOption, wants_json
 from config.settings import get_settings
+
+if TYPE_CHECKING:
+    from audit.records import AuditRecord
+    from audit.sealed import SealReport
 
 audit_app = typer.Typer(
     help="Check and read the audit trail of offboarding runs.",
@@ -89,6 +81,9 @@ def verify_command(
     Exit 0 intact, 1 tampered (broken chain, cut-off tail, forged chain or checkpoint,
     unsealed records, anchor not found), 2 no log, an empty log or bad input.
     """
+    from audit.sealed import verify_sealed
+    from audit.signing import PublicKeyError, parse_public_key
+
     key = None
     if public_key is not None:
         try:
@@ -144,6 +139,14 @@ def _intact_lines(report: SealReport) -> list[str]:
 def public_key_command() -> None:
     """Print the public key that verifies the trail's checkpoints (creating the engine's
     signing key on first use). Keep it where the log's writers cannot change it."""
+    from audit.signing import (
+        SigningKeyError,
+        key_id,
+        load_signing_key,
+        public_key_text,
+        signing_key_file,
+    )
+
     try:
         key = load_signing_key().public_key()
     except SigningKeyError as exc:
@@ -165,6 +168,8 @@ def show_command(
     output: OutputOption = None,
 ) -> None:
     """List the audit records, oldest first. Does not check the chain; see 'verify'."""
+    from audit.trail import AuditTrailError, read_records
+
     as_json = wants_json(output, as_json)
     path = _log_path(file)
     try:

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 
 from cli.console import console as console
 from cli.console import table as table
-from flows.report import OffboardingReport
-from flows.restore_user import RestoreReport
-from tasks.listing import GroupListing, UserListing
-from tasks.models import UserInventory, UserSummary
-from tasks.review import AccessReview
+
+if TYPE_CHECKING:
+    # Annotations only: importing the engine here would load Prefect and boto3 for --help.
+    from flows.report import OffboardingReport
+    from flows.restore_user import RestoreReport
+    from tasks.listing import GroupListing, UserListing
+    from tasks.models import UserInventory, UserSummary
+    from tasks.review import AccessReview
 
 # What a dry run counts per user, in the procedure's order.
 SHORT_LABELS = {
