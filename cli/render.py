@@ -13,32 +13,14 @@ from flows.report import OffboardingReport
 from flows.restore_user import RestoreReport
 from tasks.listing import GroupListing, UserListing
 from tasks.models import UserInventory, UserSummary
+from tasks.procedure import ATTACHMENT_STEPS, DELETION_PROCEDURE
 from tasks.review import AccessReview
 
-# What a dry run counts per user, in the procedure's order.
-SHORT_LABELS = {
-    "login_profile": "password",
-    "access_keys": "access keys",
-    "signing_certificates": "signing certificates",
-    "ssh_public_keys": "SSH keys",
-    "service_specific_credentials": "service credentials",
-    "mfa_devices": "MFA devices",
-    "inline_policies": "inline policies",
-    "attached_policies": "managed policies",
-    "groups": "groups",
-}
-
+# What a dry run counts per user, and the plan's rows, in the procedure's order.
+SHORT_LABELS = {step.name: step.spec.label for step in ATTACHMENT_STEPS}
 KIND_LABELS = {
-    "login_profile": "1. password (login profile)",
-    "access_keys": "2. access keys",
-    "signing_certificates": "3. signing certificates",
-    "ssh_public_keys": "4. SSH public keys",
-    "service_specific_credentials": "5. service-specific credentials",
-    "mfa_devices": "6. MFA devices",
-    "inline_policies": "7. inline policies",
-    "attached_policies": "8. managed policies (detach)",
-    "groups": "9. group memberships",
-    "user": "10. the user",
+    step.name: f"{number}. {step.spec.title}"
+    for number, step in enumerate(DELETION_PROCEDURE, start=1)
 }
 
 
