@@ -19,7 +19,8 @@ from tasks.procedure import ATTACHMENT_STEPS
 from tasks.review import AccessReview
 from tasks.runtime import retry_options
 
-PERMISSIONS = ("iam:GetUserPolicy", "iam:GetSSHPublicKey", *snapshot_store.PERMISSIONS)
+# The detail fetchers (GetUserPolicy, GetSSHPublicKey) are declared by their steps.
+PERMISSIONS = snapshot_store.PERMISSIONS
 SCHEMA_VERSION = 1
 # The snapshot formats this engine can read; a newer one may mean what it does not know.
 KNOWN_SCHEMA_VERSIONS = frozenset({SCHEMA_VERSION})

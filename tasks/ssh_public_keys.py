@@ -10,7 +10,8 @@ from tasks.runtime import StepSpec, step_task
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
 
-PERMISSIONS = ("iam:ListSSHPublicKeys", "iam:DeleteSSHPublicKey")
+# GetSSHPublicKey: the snapshot keeps the key bodies.
+PERMISSIONS = ("iam:ListSSHPublicKeys", "iam:DeleteSSHPublicKey", "iam:GetSSHPublicKey")
 
 
 def list_items(iam: IAMClient, user_name: str) -> tuple[SSHPublicKeyItem, ...]:
