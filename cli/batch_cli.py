@@ -131,7 +131,8 @@ def _would_remove(result: OffboardingReport) -> str:
     if result.inventory is None:
         return ""
     found = result.inventory.attachments()
-    counts = [f"{render.SHORT_LABELS.get(kind, kind)} {len(ids)}" for kind, ids in found.items()]
+    labels = render.short_labels()
+    counts = [f"{labels.get(kind, kind)} {len(ids)}" for kind, ids in found.items()]
     return ", ".join([*counts, "the user"])
 
 

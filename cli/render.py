@@ -19,37 +19,28 @@ if TYPE_CHECKING:
     from tasks.models import UserInventory, UserSummary
     from tasks.review import AccessReview
 
-# What a dry run counts per user, in the procedure's order.
-SHORT_LABELS = {
-    "login_profile": "password",
-    "access_keys": "access keys",
-    "signing_certificates": "signing certificates",
-    "ssh_public_keys": "SSH keys",
-    "service_specific_credentials": "service credentials",
-    "mfa_devices": "MFA devices",
-    "inline_policies": "inline policies",
-    "attached_policies": "managed policies",
-    "groups": "groups",
-}
 
-KIND_LABELS = {
-    "login_profile": "1. password (login profile)",
-    "access_keys": "2. access keys",
-    "signing_certificates": "3. signing certificates",
-    "ssh_public_keys": "4. SSH public keys",
-    "service_specific_credentials": "5. service-specific credentials",
-    "mfa_devices": "6. MFA devices",
-    "inline_policies": "7. inline policies",
-    "attached_policies": "8. managed policies (detach)",
-    "groups": "9. group memberships",
-    "user": "10. the user",
-}
+def short_labels() -> dict[str, str]:
+    """What a dry run counts per user, in the procedure's order."""
+    from tasks.procedure import ATTACHMENT_STEPS
+
+    return {step.name: step.spec.label for step in ATTACHMENT_STEPS}
+
+
+def kind_labels() -> dict[str, str]:
+    """The plan's rows, numbered as the procedure's steps."""
+    from tasks.procedure import DELETION_PROCEDURE
+
+    return {
+        step.name: f"{number}. {step.spec.title}"
+        for number, step in enumerate(DELETION_PROCEDURE, start=1)
+    }
 
 
 def plan_table(user: UserSummary, inventory: UserInventory) -> Table:
     made = table(f"Offboarding plan for {user.arn}", ("step",), ("count",))
     made.add_column("items", overflow="fold")
-    for kind, label in KIND_LABELS.items():
+    for kind, label in kind_labels().items():
         items = inventory.items(kind)
         made.add_row(label, str(len(items)), "\n".join(items) or "-")
     return made
@@ -60,9 +51,10 @@ def report_table(report: OffboardingReport) -> Table:
     made = table(
         f"Offboarding run for {target}", ("step",), ("removed", "already absent", "API calls")
     )
+    labels = kind_labels()
     for result in report.steps:
         made.add_row(
-            KIND_LABELS.get(result.step, result.step),
+            labels.get(result.step, result.step),
             str(len(result.removed)),
             str(len(result.already_absent)),
             str(result.api_calls),

@@ -31,6 +31,8 @@ def remove(iam: IAMClient, user_name: str, key_id: str) -> None:
 
 SPEC = StepSpec(
     name="access_keys",
+    label="access keys",
+    title="access keys",
     seed_commands=("list-access-keys", "delete-access-key"),
     permissions=PERMISSIONS,
     action="iam:DeleteAccessKey",

@@ -10,6 +10,7 @@ from prefect import task
 from pydantic import AwareDatetime, model_validator
 
 from config.leave_calendar import window_problem
+from tasks import access_keys
 from tasks.aws import count_calls, iam_client
 from tasks.errors import InvalidInputError
 from tasks.frozen import Frozen
@@ -192,10 +193,7 @@ def disable_access_keys(user_name: str) -> DeactivationChange:
     only make reactivation re-enable a key that was active anyway."""
     iam = iam_client()
     with count_calls() as calls:
-        pages = iam.get_paginator("list_access_keys").paginate(UserName=user_name)
-        active = [
-            k["AccessKeyId"] for k in pages.search("AccessKeyMetadata[]") if k["Status"] == "Active"
-        ]
+        active = [k.id for k in access_keys.list_items(iam, user_name) if k.status == "Active"]
         if active:
             recorded = _disabled_keys(iam, user_name)
             merged = recorded + [key for key in active if key not in recorded]
@@ -233,8 +231,7 @@ def reactivate_access_keys(user_name: str) -> DeactivationChange:
     with count_calls() as calls:
         recorded = _disabled_keys(iam, user_name)
         if recorded:
-            pages = iam.get_paginator("list_access_keys").paginate(UserName=user_name)
-            status = {k["AccessKeyId"]: k["Status"] for k in pages.search("AccessKeyMetadata[]")}
+            status = {k.id: k.status for k in access_keys.list_items(iam, user_name)}
             for key in recorded:
                 if status.get(key) == "Inactive":
                     iam.update_access_key(UserName=user_name, AccessKeyId=key, Status="Active")

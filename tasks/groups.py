@@ -27,6 +27,8 @@ def remove(iam: IAMClient, user_name: str, group_name: str) -> None:
 
 SPEC = StepSpec(
     name="groups",
+    label="groups",
+    title="group memberships",
     seed_commands=("list-groups-for-user", "remove-user-from-group"),
     permissions=PERMISSIONS,
     action="iam:RemoveUserFromGroup",

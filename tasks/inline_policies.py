@@ -6,7 +6,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from tasks.errors import if_exists
-from tasks.items import InlinePolicyItem
+from tasks.items import InlinePolicyItem, Item
 from tasks.runtime import StepSpec, step_task
 
 if TYPE_CHECKING:
@@ -54,12 +54,23 @@ def remove(iam: IAMClient, user_name: str, policy_name: str) -> None:
     iam.delete_user_policy(UserName=user_name, PolicyName=policy_name)
 
 
+def details(iam: IAMClient, user_name: str, item: Item) -> InlinePolicyItem:
+    """The policy with its document, for the snapshot (ListUserPolicies gives names only)."""
+    if not isinstance(item, InlinePolicyItem):
+        raise TypeError(f"not an inline policy: {item!r}")
+    found = iam.get_user_policy(UserName=user_name, PolicyName=item.policy_name)
+    return item.model_copy(update={"document": found["PolicyDocument"]})
+
+
 SPEC = StepSpec(
     name="inline_policies",
+    label="inline policies",
+    title="inline policies",
     seed_commands=("list-user-policies", "delete-user-policy"),
     permissions=PERMISSIONS,
     action="iam:DeleteUserPolicy",
     list_items=list_items,
     remove=remove,
+    details=details,
 )
 delete_inline_policies = step_task(SPEC)

@@ -33,6 +33,8 @@ def remove(iam: IAMClient, user_name: str, _item: str) -> None:
 
 SPEC = StepSpec(
     name="login_profile",
+    label="password",
+    title="password (login profile)",
     seed_commands=("delete-login-profile",),
     permissions=PERMISSIONS,
     action="iam:DeleteLoginProfile",

@@ -46,6 +46,8 @@ def remove(iam: IAMClient, user_name: str, serial: str) -> None:
 
 SPEC = StepSpec(
     name="mfa_devices",
+    label="MFA devices",
+    title="MFA devices",
     seed_commands=("list-mfa-devices", "deactivate-mfa-device", "delete-virtual-mfa-device"),
     permissions=PERMISSIONS,
     action="iam:DeactivateMFADevice,iam:DeleteVirtualMFADevice",

@@ -81,8 +81,12 @@ class UserInventory(Frozen):
         """The ids a step acts on; the final step's only item is the user itself."""
         if step == "user":
             return (self.user_name,)
-        details: tuple[Item, ...] = getattr(self, step)
-        return tuple(item.id for item in details)
+        return tuple(item.id for item in self.details(step))
+
+    def details(self, step: str) -> tuple[Item, ...]:
+        """What the inventory listed for an attachment step (its field has the step's name)."""
+        found: tuple[Item, ...] = getattr(self, step)
+        return found
 
     def attachments(self) -> dict[str, tuple[str, ...]]:
         """Ids of the non-empty attachment kinds, in the procedure's order."""

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 from tasks import (
     access_keys,
+    attached_policies,
     groups,
     inline_policies,
     login_profile,
-    managed_policies,
     mfa_devices,
-    service_credentials,
+    service_specific_credentials,
     signing_certificates,
     ssh_public_keys,
     user,
@@ -34,10 +34,13 @@ DELETION_PROCEDURE: tuple[Step, ...] = (
     Step(access_keys.SPEC, access_keys.delete_access_keys),
     Step(signing_certificates.SPEC, signing_certificates.delete_signing_certificates),
     Step(ssh_public_keys.SPEC, ssh_public_keys.delete_ssh_public_keys),
-    Step(service_credentials.SPEC, service_credentials.delete_service_specific_credentials),
+    Step(
+        service_specific_credentials.SPEC,
+        service_specific_credentials.delete_service_specific_credentials,
+    ),
     Step(mfa_devices.SPEC, mfa_devices.delete_mfa_devices),
     Step(inline_policies.SPEC, inline_policies.delete_inline_policies),
-    Step(managed_policies.SPEC, managed_policies.detach_managed_policies),
+    Step(attached_policies.SPEC, attached_policies.detach_managed_policies),
     Step(groups.SPEC, groups.remove_from_groups),
     Step(user.SPEC, user.delete_user),
 )

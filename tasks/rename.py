@@ -8,15 +8,11 @@ old ARN and rewrites it. A stale ARN would otherwise grant a later user of the o
 
 from __future__ import annotations
 
-import copy
-import difflib
-import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 from prefect import task
@@ -24,6 +20,14 @@ from prefect import task
 from tasks.aws import count_calls, iam_client
 from tasks.errors import InvalidInputError, error_code
 from tasks.frozen import Frozen
+from tasks.policy_documents import (
+    as_document,
+    compact,
+    diff_documents,
+    names_principal,
+    pretty,
+    rewrite_references,
+)
 from tasks.runtime import retry_options
 
 if TYPE_CHECKING:
@@ -89,96 +93,6 @@ def split_user_arn(arn: str) -> tuple[str, str, str]:
 
 def user_arn(prefix: str, path: str, name: str) -> str:
     return f"{prefix}:user{path}{name}"
-
-
-def _rewrite_value(value: str, old_arn: str, new_arn: str) -> str:
-    """The new ARN for the old one; a trailing wildcard after the old ARN is kept."""
-    if value == old_arn:
-        return new_arn
-    suffix = value[len(old_arn) :]
-    if value.startswith(old_arn) and suffix and set(suffix) == {"*"}:
-        return new_arn + suffix
-    return value
-
-
-def _statements(document: Mapping[str, Any]) -> list[Any]:
-    statements = document.get("Statement")
-    if isinstance(statements, list):
-        return statements
-    return [statements] if isinstance(statements, dict) else []
-
-
-def rewrite_references(
-    document: Mapping[str, Any], old_arn: str, new_arn: str
-) -> tuple[dict[str, Any], int]:
-    """A copy of `document` with Resource / NotResource entries naming `old_arn` rewritten,
-    and how many entries changed. Every other part of the document is left as it was."""
-    rewritten = copy.deepcopy(dict(document))
-    changed = 0
-    for statement in _statements(rewritten):
-        if not isinstance(statement, dict):
-            continue
-        for key in ("Resource", "NotResource"):
-            value = statement.get(key)
-            if isinstance(value, str):
-                new_value = _rewrite_value(value, old_arn, new_arn)
-                if new_value != value:
-                    statement[key] = new_value
-                    changed += 1
-            elif isinstance(value, list):
-                values = [
-                    _rewrite_value(item, old_arn, new_arn) if isinstance(item, str) else item
-                    for item in value
-                ]
-                hits = sum(1 for a, b in zip(value, values, strict=True) if a != b)
-                if hits:
-                    # A list naming both ARNs already would otherwise name the new one twice.
-                    statement[key] = _unique(values)
-                    changed += hits
-    return rewritten, changed
-
-
-def _unique(values: Iterable[Any]) -> list[Any]:
-    seen: list[Any] = []
-    for value in values:
-        if value not in seen:
-            seen.append(value)
-    return seen
-
-
-def names_principal(document: Mapping[str, Any], arn: str) -> bool:
-    """Whether a trust policy's Principal.AWS names `arn`."""
-    for statement in _statements(document):
-        if not isinstance(statement, dict):
-            continue
-        principal = statement.get("Principal")
-        if not isinstance(principal, dict):
-            continue
-        named = principal.get("AWS")
-        if named == arn or (isinstance(named, list) and arn in named):
-            return True
-    return False
-
-
-def as_document(value: object) -> dict[str, Any]:
-    """A policy document as a dict: botocore decodes most, a few arrive URL-encoded."""
-    if isinstance(value, Mapping):
-        return dict(value)
-    if isinstance(value, str):
-        text = value if value.lstrip().startswith("{") else unquote(value)
-        loaded = json.loads(text)
-        if isinstance(loaded, dict):
-            return loaded
-    raise ValueError(f"not a policy document: {value!r}")
-
-
-def pretty(document: Mapping[str, Any]) -> str:
-    return json.dumps(document, indent=2) + "\n"
-
-
-def compact(document: Mapping[str, Any]) -> str:
-    # IAM's size quotas count characters, so what is written carries no indentation.
-    return json.dumps(document, separators=(",", ":"))
 
 
 class PolicyChange(Frozen):
@@ -249,16 +163,6 @@ class AppliedChange(Frozen):
 class UserRenamed(Frozen):
     outcome: ApplyOutcome
     api_calls: int = 0
-
-
-def diff_documents(before: str, after: str, label: str) -> str:
-    lines = difflib.unified_diff(
-        before.splitlines(keepends=True),
-        after.splitlines(keepends=True),
-        fromfile=f"{label} (before)",
-        tofile=f"{label} (after)",
-    )
-    return "".join(lines)
 
 
 def _change(

@@ -79,6 +79,24 @@ def _each(
     )
 
 
+def _add_missing(
+    step: str,
+    user_name: str,
+    items: Sequence[str],
+    current: set[str],
+    add: Callable[[str], object],
+) -> RestoreResult:
+    """Add each item the user does not have yet (a membership, an attachment)."""
+
+    def put(item: str) -> bool:
+        if item in current:
+            return False
+        add(item)
+        return True
+
+    return _each(step, user_name, items, put)
+
+
 class RestoreConflictError(OffboardError):
     """The user appeared between the checks and CreateUser: restore does not merge into it."""
 
@@ -158,14 +176,13 @@ def restore_permissions_boundary(
 def restore_groups(user_name: str, groups: tuple[GroupItem, ...]) -> RestoreResult:
     iam = iam_client()
     current = {g["GroupName"] for g in iam.list_groups_for_user(UserName=user_name)["Groups"]}
-
-    def put(group: str) -> bool:
-        if group in current:
-            return False
-        iam.add_user_to_group(UserName=user_name, GroupName=group)
-        return True
-
-    return _each("groups", user_name, [g.group_name for g in groups], put)
+    return _add_missing(
+        "groups",
+        user_name,
+        [g.group_name for g in groups],
+        current,
+        lambda group: iam.add_user_to_group(UserName=user_name, GroupName=group),
+    )
 
 
 @task(name="restore-inline-policies", task_run_name="restore-inline:{user_name}", **retry_options())
@@ -196,15 +213,13 @@ def restore_managed_policies(
 ) -> RestoreResult:
     iam = iam_client()
     pages = iam.get_paginator("list_attached_user_policies").paginate(UserName=user_name)
-    current = set(pages.search("AttachedPolicies[].PolicyArn"))
-
-    def put(arn: str) -> bool:
-        if arn in current:
-            return False
-        iam.attach_user_policy(UserName=user_name, PolicyArn=arn)
-        return True
-
-    return _each("attached_policies", user_name, [p.policy_arn for p in policies], put)
+    return _add_missing(
+        "attached_policies",
+        user_name,
+        [p.policy_arn for p in policies],
+        set(pages.search("AttachedPolicies[].PolicyArn")),
+        lambda arn: iam.attach_user_policy(UserName=user_name, PolicyArn=arn),
+    )
 
 
 def _ssh_bodies(iam: IAMClient, user_name: str) -> dict[str, tuple[str, str]]:

@@ -35,6 +35,8 @@ log = structlog.get_logger("offboard.step")
 
 Lister = Callable[["IAMClient", str], "tuple[Item, ...]"]
 Remover = Callable[["IAMClient", str, str], None]
+# Fills in what the list call leaves out (a document, a key body) for the snapshot.
+Detailer = Callable[["IAMClient", str, "Item"], "Item"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,9 @@ class StepSpec:
     """One step of the seed's CLI deletion procedure, declared as data."""
 
     name: str
+    # How tables name the step's kind: a short count label, and the plan's row title.
+    label: str
+    title: str
     # The `aws iam` commands the seed names for this step, in its order.
     seed_commands: tuple[str, ...]
     # IAM actions the step calls; the engine's policy is generated from these.
@@ -52,6 +57,7 @@ class StepSpec:
     remove: Remover
     # DeleteUser may conflict briefly after the last detach (eventual consistency).
     retry_on_conflict: bool = False
+    details: Detailer | None = None
 
     def ids(self, iam: IAMClient, user_name: str) -> tuple[str, ...]:
         return tuple(item.id for item in self.list_items(iam, user_name))

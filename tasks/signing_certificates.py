@@ -32,6 +32,8 @@ def remove(iam: IAMClient, user_name: str, certificate_id: str) -> None:
 
 SPEC = StepSpec(
     name="signing_certificates",
+    label="signing certificates",
+    title="signing certificates",
     seed_commands=("list-signing-certificates", "delete-signing-certificate"),
     permissions=PERMISSIONS,
     action="iam:DeleteSigningCertificate",

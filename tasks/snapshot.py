@@ -15,10 +15,12 @@ from tasks.aws import count_calls, iam_client
 from tasks.errors import OffboardError
 from tasks.frozen import Frozen
 from tasks.models import UserInventory, UserSummary
+from tasks.procedure import ATTACHMENT_STEPS
 from tasks.review import AccessReview
 from tasks.runtime import retry_options
 
-PERMISSIONS = ("iam:GetUserPolicy", "iam:GetSSHPublicKey", *snapshot_store.PERMISSIONS)
+# The detail fetchers (GetUserPolicy, GetSSHPublicKey) are declared by their steps.
+PERMISSIONS = snapshot_store.PERMISSIONS
 SCHEMA_VERSION = 1
 # The snapshot formats this engine can read; a newer one may mean what it does not know.
 KNOWN_SCHEMA_VERSIONS = frozenset({SCHEMA_VERSION})
@@ -46,29 +48,14 @@ class SnapshotRef(Frozen):
 
 
 def complete_inventory(user_name: str, inventory: UserInventory) -> UserInventory:
-    """Fetch what the list calls leave out: policy documents and SSH key bodies."""
+    """Fetch what the list calls leave out, through each step's detail fetcher."""
     iam = iam_client()
-    policies = tuple(
-        policy.model_copy(
-            update={
-                "document": iam.get_user_policy(UserName=user_name, PolicyName=policy.policy_name)[
-                    "PolicyDocument"
-                ]
-            }
-        )
-        for policy in inventory.inline_policies
-    )
-    keys = tuple(
-        key.model_copy(
-            update={
-                "body": iam.get_ssh_public_key(
-                    UserName=user_name, SSHPublicKeyId=key.ssh_public_key_id, Encoding="SSH"
-                )["SSHPublicKey"]["SSHPublicKeyBody"]
-            }
-        )
-        for key in inventory.ssh_public_keys
-    )
-    return inventory.model_copy(update={"inline_policies": policies, "ssh_public_keys": keys})
+    update = {
+        step.name: tuple(detail(iam, user_name, item) for item in inventory.details(step.name))
+        for step in ATTACHMENT_STEPS
+        if (detail := step.spec.details) is not None
+    }
+    return inventory.model_copy(update=update)
 
 
 def snapshot_location(user: UserSummary, taken_at: datetime, run_id: str | None) -> str:

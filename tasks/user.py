@@ -69,6 +69,8 @@ def remove(iam: IAMClient, user_name: str, _item: str) -> None:
 
 SPEC = StepSpec(
     name="user",
+    label="user",
+    title="the user",
     seed_commands=("delete-user",),
     permissions=PERMISSIONS,
     action="iam:DeleteUser",

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 from pathlib import Path
 
 import botocore.session
 from botocore import xform_name
 
-from tasks.procedure import DELETION_PROCEDURE, FINAL_STEP
+from tasks.models import UserInventory
+from tasks.procedure import ATTACHMENT_STEPS, DELETION_PROCEDURE, FINAL_STEP
 
 # The AWS documentation the product implements ("Managing IAM users"), kept as test data.
 SEED = Path(__file__).resolve().parent / "data" / "managing-iam-users.txt"
@@ -41,3 +43,14 @@ def test_each_step_declares_the_iam_actions_of_its_commands() -> None:
     for step in DELETION_PROCEDURE:
         for command in step.spec.seed_commands:
             assert f"iam:{by_command[command]}" in step.spec.permissions, (step.name, command)
+
+
+def test_each_step_lives_in_the_module_of_its_name() -> None:
+    for step in DELETION_PROCEDURE:
+        module = importlib.import_module(f"tasks.{step.name}")
+        assert module.SPEC is step.spec
+
+
+def test_the_inventory_has_a_field_for_each_attachment_step_in_order() -> None:
+    fields = [name for name in UserInventory.model_fields if name not in {"user_name", "api_calls"}]
+    assert fields == [step.name for step in ATTACHMENT_STEPS]

@@ -16,7 +16,8 @@ from config.logging import configure_logging
 from flows.rename_user import rename_user
 from sandbox.fixtures import create_loaded_user
 from tasks.errors import InvalidInputError
-from tasks.rename import rewrite_references, split_user_arn
+from tasks.policy_documents import rewrite_references
+from tasks.rename import split_user_arn
 from tests.helpers import audit_records, engine_settings, iam_mutations, inject_client_error
 
 pytestmark = pytest.mark.usefixtures("sandbox", "prefect_harness")

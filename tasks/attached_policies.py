@@ -27,6 +27,8 @@ def remove(iam: IAMClient, user_name: str, policy_arn: str) -> None:
 
 SPEC = StepSpec(
     name="attached_policies",
+    label="managed policies",
+    title="managed policies (detach)",
     seed_commands=("list-attached-user-policies", "detach-user-policy"),
     permissions=PERMISSIONS,
     action="iam:DetachUserPolicy",

@@ -46,6 +46,8 @@ def remove(iam: IAMClient, user_name: str, credential_id: str) -> None:
 
 SPEC = StepSpec(
     name="service_specific_credentials",
+    label="service credentials",
+    title="service-specific credentials",
     seed_commands=("list-service-specific-credentials", "delete-service-specific-credential"),
     permissions=PERMISSIONS,
     action="iam:DeleteServiceSpecificCredential",
