@@ -2,5 +2,6 @@
 
 from __future__ import annotations
 
-# Pure document logic only so far; reader modules declare their own read-only actions.
+# The engine policy reads PERMISSIONS per top-level tasks module, and the least-privilege proof
+# requires a flow to call every action in it: the readers' actions join here once a flow scans.
 PERMISSIONS: tuple[str, ...] = ()
