@@ -35,3 +35,20 @@ def references_in(
         for index, statement in enumerate(statements(document))
         for principal in aws_principals(statement)
     ]
+
+
+class NotScanned(BaseModel):
+    """A resource whose policy the engine was refused: reported, so a reader knows the gap."""
+
+    service: str
+    resource_arn: str
+    reason: str
+
+
+def index_by_principal(found: list[Reference]) -> dict[str, list[Reference]]:
+    """Principal (ARN or unique id, as the policy names it) → the statements naming it.
+    Built once per account; each user of a batch is looked up in it."""
+    index: dict[str, list[Reference]] = {}
+    for reference in found:
+        index.setdefault(reference.principal, []).append(reference)
+    return index
