@@ -1,0 +1,54 @@
+"""One statement of a resource policy that names a principal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from tasks.references.principals import actions, aws_principals, statements
+
+
+class Reference(BaseModel):
+    service: str
+    region: str
+    resource_arn: str
+    statement: str  # its Sid, or its index when it has none
+    effect: str
+    actions: list[str]
+    principal: str
+
+
+def references_in(
+    service: str, region: str, resource_arn: str, document: dict[str, Any]
+) -> list[Reference]:
+    return [
+        Reference(
+            service=service,
+            region=region,
+            resource_arn=resource_arn,
+            statement=str(statement.get("Sid") or index),
+            effect=str(statement.get("Effect", "")),
+            actions=actions(statement),
+            principal=principal,
+        )
+        for index, statement in enumerate(statements(document))
+        for principal in aws_principals(statement)
+    ]
+
+
+class NotScanned(BaseModel):
+    """A resource whose policy the engine was refused: reported, so a reader knows the gap."""
+
+    service: str
+    resource_arn: str
+    reason: str
+
+
+def index_by_principal(found: list[Reference]) -> dict[str, list[Reference]]:
+    """Principal (ARN or unique id, as the policy names it) → the statements naming it.
+    Built once per account; each user of a batch is looked up in it."""
+    index: dict[str, list[Reference]] = {}
+    for reference in found:
+        index.setdefault(reference.principal, []).append(reference)
+    return index

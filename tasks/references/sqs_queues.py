@@ -1,0 +1,31 @@
+"""SQS queue policies that name principals, in one region."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tasks.aws import current_factory
+from tasks.references.found import Reference, references_in
+
+PERMISSIONS = ("sqs:ListQueues", "sqs:GetQueueAttributes")
+
+
+def _client(region: str) -> Any:
+    factory = current_factory()
+    session: Any = factory.session
+    return session.client("sqs", region_name=region, config=factory.config)
+
+
+def queue_references(region: str) -> list[Reference]:
+    client = _client(region)
+    found: list[Reference] = []
+    for page in client.get_paginator("list_queues").paginate():
+        for url in page.get("QueueUrls", []):
+            attributes = client.get_queue_attributes(
+                QueueUrl=url, AttributeNames=["Policy", "QueueArn"]
+            )["Attributes"]
+            if "Policy" in attributes:
+                document = json.loads(attributes["Policy"])
+                found += references_in("sqs", region, attributes["QueueArn"], document)
+    return found
