@@ -1,5 +1,9 @@
 """Work over many items on a bounded pool of threads, each in a copy of this context, so that
-Prefect's run context, the account scope and the log's bound fields follow the work."""
+Prefect's run context, the account scope and the log's bound fields follow the work.
+
+A plain pool rather than Prefect's task runner: a batch's plan is also taken outside any flow
+(``offboard batch --dry-run`` confirms it before the run), where tasks cannot be submitted, and
+each user's work is already one Prefect task of the batch's run."""
 
 from __future__ import annotations
 

@@ -89,3 +89,19 @@ def test_deactivate_and_rename_refuse_them_too(sandbox, iam, protected_pair, use
     assert [d.outcome for d in deactivations] == ["refused", "refused"]
     assert [r.outcome for r in renames] == ["refused", "refused"]
     assert onto.outcome == "refused" and "protected_user_names" in onto.failure.message
+
+
+def test_plan_of_a_protected_user_says_so_and_exits_2_as_run_does(sandbox, protected_pair):
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    mark = sandbox.requests.mark()
+    for name in protected_pair:
+        planned = CliRunner().invoke(app, ["plan", name])
+        ran = CliRunner().invoke(app, ["run", name, "--yes"])
+
+        assert planned.exit_code == ran.exit_code == 2, (planned.output, ran.output)
+        assert f"{name} is protected" in planned.output
+        assert f"{name} is protected" in ran.output
+    assert iam_mutations(sandbox.requests.since(mark)) == []
