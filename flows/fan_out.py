@@ -2,7 +2,7 @@
 Prefect's run context, the account scope and the log's bound fields follow the work.
 
 A plain pool rather than Prefect's task runner: a batch's plan is also taken outside any flow
-(``offboard batch --dry-run`` confirms it before the run), where tasks cannot be submitted, and
+(the CLI shows it before asking to confirm a batch), where tasks cannot be submitted, and
 each user's work is already one Prefect task of the batch's run."""
 
 from __future__ import annotations
