@@ -31,7 +31,6 @@ from cli.options import OutputOption, OverrideOption, ProfileOption, RegionOptio
 from cli.server_cli import server_app
 from config.logging import configure_logging
 from tasks.models import validate_user_name
-from tasks.user import resolve_user
 
 app = typer.Typer(
     name="offboard",
@@ -213,6 +212,8 @@ def review(
     from tasks.review import review_access
 
     as_json = wants_json(output, as_json)
+    from tasks.user import resolve_user
+
     validate_user_name(user)
     summary = resolve_user(user)
     found = review_access.fn(summary, take_inventory.fn(user))

@@ -38,10 +38,10 @@ def wants_json(output: OutputFormat | None, as_json: bool) -> bool:
 
 # Applied while the command line is parsed, before the command's body makes any AWS call.
 def _use_aws(ctx: typer.Context, name: str, value: str | None) -> str | None:
-    from tasks.aws import use_aws_session
-
     if value is None:
         return None
+    from tasks.aws import use_aws_session
+
     if not value.strip():
         raise fail(f"--{name} must not be empty", 2)
     chosen = ctx.meta.setdefault("offboard_aws", {})
