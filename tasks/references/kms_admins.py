@@ -30,3 +30,11 @@ def would_orphan(policy: dict[str, Any], account_id: str, user_names: set[str]) 
             return False
         administrators.update(named)
     return bool(administrators) and administrators <= user_names
+
+
+def has_administrator(policy: dict[str, Any]) -> bool:
+    """Someone (a principal or the account root) may still change the key's policy."""
+    return any(
+        _grants_put_key_policy(statement) and aws_principals(statement)
+        for statement in statements(policy)
+    )

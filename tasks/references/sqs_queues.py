@@ -11,14 +11,14 @@ from tasks.references.found import Reference, references_in
 PERMISSIONS = ("sqs:ListQueues", "sqs:GetQueueAttributes")
 
 
-def _client(region: str) -> Any:
+def sqs_client(region: str) -> Any:
     factory = current_factory()
     session: Any = factory.session
     return session.client("sqs", region_name=region, config=factory.config)
 
 
 def queue_references(region: str) -> list[Reference]:
-    client = _client(region)
+    client = sqs_client(region)
     found: list[Reference] = []
     for page in client.get_paginator("list_queues").paginate():
         for url in page.get("QueueUrls", []):

@@ -1,0 +1,18 @@
+"""IAM role trust policies that name principals (IAM is global)."""
+
+from __future__ import annotations
+
+from tasks.aws import iam_client
+from tasks.references.found import Reference, references_in
+
+PERMISSIONS = ("iam:ListRoles",)
+
+
+def role_references() -> list[Reference]:
+    found: list[Reference] = []
+    # ListRoles returns each role's trust policy, so one call per page serves every role.
+    for page in iam_client().get_paginator("list_roles").paginate():
+        for role in page["Roles"]:
+            document = dict(role.get("AssumeRolePolicyDocument") or {})
+            found += references_in("iam", "global", role["Arn"], document)
+    return found
