@@ -19,7 +19,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from config.settings import get_settings
+from config.settings import Settings, get_settings
 
 KEY_FILE_NAME = "audit-signing-key.pem"
 
@@ -32,9 +32,9 @@ class PublicKeyError(ValueError):
     """A ``--public-key`` value that is not an Ed25519 public key nor a file holding one."""
 
 
-def signing_key_file() -> Path:
+def signing_key_file(settings: Settings | None = None) -> Path:
     """``OFFBOARD_AUDIT_SIGNING_KEY_FILE``, or the key file under the home."""
-    settings = get_settings()
+    settings = settings or get_settings()
     return settings.audit_signing_key_file or settings.home / KEY_FILE_NAME
 
 

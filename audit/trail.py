@@ -40,8 +40,8 @@ from audit.records import (
     parse_json_line,
     sha256_hex,
 )
-from audit.signing import SigningKeyError, signing_key_file
-from config.settings import get_settings
+from audit.signing import SigningKeyError
+from config.engine import engine
 
 _READ_CHUNK = 8192
 # A record line is a few hundred bytes; a first line longer than this is not one.
@@ -466,5 +466,5 @@ def read_records(path: Path | str) -> Iterator[AuditRecord]:
 
 def default_trail() -> AuditTrail:
     """The trail at the ``audit_log`` setting (``OFFBOARD_AUDIT_LOG``), its records sealed with
-    the engine's signing key (``OFFBOARD_AUDIT_SIGNING_KEY_FILE``)."""
-    return AuditTrail(get_settings().audit_log, signer=CheckpointSigner(signing_key_file()))
+    the engine's signing key (``OFFBOARD_AUDIT_SIGNING_KEY_FILE``); the engine's one trail."""
+    return engine().trail

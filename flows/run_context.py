@@ -12,6 +12,7 @@ from typing import Any, Generic, TypeVar
 import structlog
 from prefect.runtime import flow_run
 
+from config.engine import engine
 from config.logging import ensure_logging
 from config.settings import Settings, get_settings
 from flows.auditing import RunAudit, target_of
@@ -111,8 +112,10 @@ def run_context(
     **fields: Any,
 ) -> Iterator[RunContext[R]]:
     """The run's context, with the log's fields bound for its duration; ``fields`` start the
-    report (``user_name`` is the target's)."""
+    report (``user_name`` is the target's). The engine is built for the settings in force now,
+    so a setting changed since the last run (retries, call rate, trail) applies to this one."""
     ensure_logging()
+    engine()
     run = RunContext(
         flow=flow,
         user_name=user_name,

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import structlog
-from prefect import task
 
 from config.settings import get_settings
 from flows.batch_models import AccountFailure, BatchSelection
@@ -20,15 +19,13 @@ from tasks.accounts import in_account, target_accounts
 from tasks.frozen import Frozen
 from tasks.listing import UserListing, list_users
 from tasks.models import UserSummary
-from tasks.runtime import retry_options
+from tasks.runtime import iam_task
 from tasks.user import find_user
 from tasks.user_lookup import same_tag_key, users_by_tag
 
 log = structlog.get_logger("offboard.flow")
 
-group_members = task(name="group-members", task_run_name="members:{group}", **retry_options())(
-    list_users
-)
+group_members = iam_task(name="group-members", task_run_name="members:{group}")(list_users)
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
@@ -23,9 +21,9 @@ from botocore.credentials import (
     CredentialResolver,
     DeferredRefreshableCredentials,
 )
-from prefect import task
 from pydantic import AfterValidator
 
+from config.engine import engine
 from config.settings import get_settings
 from tasks.aws import (
     AccountScope,
@@ -36,7 +34,7 @@ from tasks.aws import (
 )
 from tasks.errors import InvalidInputError
 from tasks.frozen import Frozen
-from tasks.runtime import retry_options
+from tasks.runtime import iam_task
 
 # What the engine's own identity needs to reach other accounts; the roles it assumes there need
 # the IAM actions of the engine policy instead.
@@ -121,36 +119,34 @@ def _assumed_role_factory(
     return ClientFactory(session=session, config=base.config)
 
 
-_factories: OrderedDict[tuple[int, str, str, str], ClientFactory] = OrderedDict()
-_factories_lock = threading.Lock()
-_own_accounts: dict[int, str] = {}
-
-
 def own_account_id() -> str:
     """The account of the engine's own credentials (asked once per client factory)."""
-    base = get_client_factory()
-    with _factories_lock:
-        known = _own_accounts.get(id(base))
+    state = engine()
+    base = state.clients
+    with state.lock:
+        known = state.own_accounts.get(id(base))
     if known is None:
         known = str(base.client("sts").get_caller_identity()["Account"])
-        with _factories_lock:
-            _own_accounts[id(base)] = known
+        with state.lock:
+            state.own_accounts[id(base)] = known
     return known
 
 
 def account_factory(account: Account, role_session: str) -> ClientFactory:
-    """Clients acting in ``account`` (cached; credentials are assumed on first use)."""
-    base = get_client_factory()
+    """Clients acting in ``account`` (kept by the engine; credentials assumed on first use)."""
+    state = engine()
+    base = state.clients
     key = (id(base), account.account_id, account.role_name, role_session)
-    with _factories_lock:
-        factory = _factories.get(key)
+    with state.lock:
+        cached = state.account_clients
+        factory = cached.get(key)
         if factory is None:
             factory = _assumed_role_factory(base, account, role_session)
-            _factories[key] = factory
-            while len(_factories) > MAX_CACHED_ACCOUNTS:
-                _factories.popitem(last=False)
+            cached[key] = factory
+            while len(cached) > MAX_CACHED_ACCOUNTS:
+                cached.popitem(last=False)
         else:
-            _factories.move_to_end(key)
+            cached.move_to_end(key)
         return factory
 
 
@@ -186,7 +182,7 @@ def _discover(role_name: str) -> tuple[Account, ...]:
     return tuple(found)
 
 
-@task(name="target-accounts", **retry_options())
+@iam_task(name="target-accounts")
 def target_accounts() -> tuple[Account, ...]:
     """The accounts listed in settings, else (with discover_accounts) Organizations' ACTIVE
     accounts; narrowed by account_include and account_exclude. Empty: the engine's own only."""

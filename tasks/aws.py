@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
-from config.settings import get_settings
+from config.engine import choose_clients, engine
+from config.settings import Settings, get_settings
 from tasks.rate_limit import throttle_iam_call
 
 if TYPE_CHECKING:
@@ -57,8 +58,13 @@ def _count_call(model: Any = None, **_: Any) -> None:
 class ClientFactory:
     """Builds and caches clients; clients are thread-safe, so one per service serves every task."""
 
-    def __init__(self, session: boto3.Session | None = None, config: Config | None = None) -> None:
-        settings = get_settings()
+    def __init__(
+        self,
+        session: boto3.Session | None = None,
+        config: Config | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        settings = settings or get_settings()
         self.session = session or boto3.Session()
         self.config = config or Config(
             retries={
@@ -94,23 +100,14 @@ class ClientFactory:
         return made
 
 
-_factory: ClientFactory | None = None
-_factory_lock = threading.Lock()
-
-
 def get_client_factory() -> ClientFactory:
-    global _factory
-    with _factory_lock:
-        if _factory is None:
-            _factory = ClientFactory()
-        return _factory
+    """The engine's clients (see config.engine)."""
+    return engine().clients
 
 
 def set_client_factory(factory: ClientFactory | None) -> None:
-    """Replace the process-wide factory (None: rebuild from the environment on next use)."""
-    global _factory
-    with _factory_lock:
-        _factory = factory
+    """Make every later client from ``factory`` (None: rebuild from the environment)."""
+    choose_clients(factory)
 
 
 def use_aws_session(profile: str | None = None, region: str | None = None) -> ClientFactory:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from prefect import task
 from pydantic import AwareDatetime, model_validator
 
 from config.leave_calendar import window_problem
@@ -15,7 +14,7 @@ from tasks.aws import count_calls, iam_client
 from tasks.errors import InvalidInputError
 from tasks.frozen import Frozen
 from tasks.inline_policies import ensure_policy, remove_policy
-from tasks.runtime import retry_options
+from tasks.runtime import iam_task
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
@@ -174,7 +173,7 @@ def _disabled_keys(iam: IAMClient, user_name: str) -> list[str]:
     return value.split()
 
 
-@task(name="put-deny-policy", task_run_name="deny:{user_name}", **retry_options())
+@iam_task(name="put-deny-policy", task_run_name="deny:{user_name}")
 def put_deny_policy(user_name: str, window: DenyWindow | None = None) -> DeactivationChange:
     iam = iam_client()
     with count_calls() as calls:
@@ -187,7 +186,7 @@ def put_deny_policy(user_name: str, window: DenyWindow | None = None) -> Deactiv
     )
 
 
-@task(name="disable-access-keys", task_run_name="disable-keys:{user_name}", **retry_options())
+@iam_task(name="disable-access-keys", task_run_name="disable-keys:{user_name}")
 def disable_access_keys(user_name: str) -> DeactivationChange:
     """Set Active keys Inactive, recording them on the user first, so a crash in between can
     only make reactivation re-enable a key that was active anyway."""
@@ -210,7 +209,7 @@ def disable_access_keys(user_name: str) -> DeactivationChange:
     )
 
 
-@task(name="remove-deny-policy", task_run_name="undeny:{user_name}", **retry_options())
+@iam_task(name="remove-deny-policy", task_run_name="undeny:{user_name}")
 def remove_deny_policy(user_name: str) -> DeactivationChange:
     iam = iam_client()
     with count_calls() as calls:
@@ -223,7 +222,7 @@ def remove_deny_policy(user_name: str) -> DeactivationChange:
     )
 
 
-@task(name="reactivate-access-keys", task_run_name="enable-keys:{user_name}", **retry_options())
+@iam_task(name="reactivate-access-keys", task_run_name="enable-keys:{user_name}")
 def reactivate_access_keys(user_name: str) -> DeactivationChange:
     """Re-activate exactly the keys the engine disabled (still present and still Inactive)."""
     iam = iam_client()

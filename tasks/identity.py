@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from prefect import task
-
 from tasks.aws import sts_client
 from tasks.frozen import Frozen
-from tasks.runtime import retry_options
+from tasks.runtime import iam_task
 
 # GetCallerIdentity needs no permission in AWS: no policy can deny it.
 PERMISSIONS: tuple[str, ...] = ()
@@ -26,7 +24,7 @@ class CallerIdentity(Frozen):
         return resource.rsplit("/", 1)[-1]
 
 
-@task(name="caller-identity", **retry_options())
+@iam_task(name="caller-identity")
 def caller_identity() -> CallerIdentity:
     found = sts_client().get_caller_identity()
     return CallerIdentity(account=found["Account"], arn=found["Arn"], user_id=found["UserId"])

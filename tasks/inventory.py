@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from prefect import task
-
 from tasks.aws import count_calls, iam_client
 from tasks.models import UserInventory
 from tasks.procedure import ATTACHMENT_STEPS
-from tasks.runtime import retry_options
+from tasks.runtime import iam_task
 
 
-@task(
+@iam_task(
     name="take-inventory",
     task_run_name="inventory:{user_name}",
-    **retry_options(),
 )
 def take_inventory(user_name: str) -> UserInventory:
     """Every list call of the procedure, paginated; no mutating call."""

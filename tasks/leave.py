@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from prefect import task
-
 from tasks.aws import count_calls, iam_client
 from tasks.deactivation import (
     DeactivationChange,
@@ -17,7 +15,7 @@ from tasks.deactivation import (
     window_of_policy_name,
 )
 from tasks.inline_policies import current_document, ensure_policy, remove_policy
-from tasks.runtime import retry_options
+from tasks.runtime import iam_task
 
 PERMISSIONS = (
     "iam:ListUserPolicies",
@@ -27,7 +25,7 @@ PERMISSIONS = (
 )
 
 
-@task(name="sync-user-leave", task_run_name="leave:{user_name}", **retry_options())
+@iam_task(name="sync-user-leave", task_run_name="leave:{user_name}")
 def sync_user_leave(
     user_name: str, windows: tuple[DenyWindow, ...], now: datetime
 ) -> DeactivationChange:

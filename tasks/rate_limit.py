@@ -2,8 +2,8 @@
 ``iam_rate_limit()`` waits on (``iam_calls_per_second``; 0 means unlimited).
 
 A batch runs all its users in one process, so a local bucket holds the rate without a round trip
-to Prefect's server for every call. The bucket is the process's: batches running side by side in
-one process share it. Single-user runs are not limited.
+to Prefect's server for every call. The bucket is the engine's (config.engine): batches running
+side by side in one process share it. Single-user runs are not limited.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from config.settings import get_settings
+from config.engine import engine
 
 
 @dataclass(frozen=True)
@@ -73,23 +73,10 @@ class TokenBucket:
             return LimiterStats(calls=self._calls, waited_seconds=self._waited)
 
 
-_limiter: TokenBucket | None = None
-_limiter_lock = threading.Lock()
-
-
 def iam_rate_limiter() -> TokenBucket | None:
-    """The process's IAM bucket at the ``iam_calls_per_second`` setting; None when unlimited.
-
-    A changed setting starts a new bucket.
-    """
-    global _limiter
-    rate = get_settings().iam_calls_per_second
-    with _limiter_lock:
-        if rate <= 0:
-            _limiter = None
-        elif _limiter is None or _limiter.rate != rate:
-            _limiter = TokenBucket(rate)
-        return _limiter
+    """The engine's IAM bucket at the ``iam_calls_per_second`` setting; None when unlimited.
+    Reloaded settings build a new engine, and with it a new bucket."""
+    return engine().limiter
 
 
 _active: ContextVar[TokenBucket | None] = ContextVar("offboard_iam_rate", default=None)

@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
-from prefect import task
 
 from tasks.aws import count_calls, iam_client
 from tasks.errors import InvalidInputError, error_code
@@ -28,7 +27,7 @@ from tasks.policy_documents import (
     pretty,
     rewrite_references,
 )
-from tasks.runtime import retry_options
+from tasks.runtime import iam_task
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
@@ -268,7 +267,7 @@ def _inline_changes(
     return changes, mentions
 
 
-@task(name="plan-rename", task_run_name="plan-rename:{old_arn}", **retry_options())
+@iam_task(name="plan-rename", task_run_name="plan-rename:{old_arn}")
 def plan_rename(old_arn: str, new_arn: str) -> RenamePlan:
     """Every policy naming `old_arn` as a resource, with its rewritten document. Read-only."""
     _, old_path, old_name = split_user_arn(old_arn)
@@ -290,7 +289,7 @@ def plan_rename(old_arn: str, new_arn: str) -> RenamePlan:
     )
 
 
-@task(name="update-user", task_run_name="update-user:{user_name}", **retry_options())
+@iam_task(name="update-user", task_run_name="update-user:{user_name}")
 def update_user(
     user_name: str, user_id: str, new_name: str | None, new_path: str | None
 ) -> UserRenamed:
@@ -366,7 +365,7 @@ def _apply_inline(
     return _Written("done", references)
 
 
-@task(name="rewrite-policy", task_run_name="rewrite-policy:{change.owner}", **retry_options())
+@iam_task(name="rewrite-policy", task_run_name="rewrite-policy:{change.owner}")
 def apply_change(change: PolicyChange, old_arn: str, new_arn: str) -> AppliedChange:
     """Rewrite one policy: re-read it and rewrite what still names the old ARN, so a repeated
     or late call writes the current document, never the planned copy over someone's edit."""

@@ -10,7 +10,6 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
-from prefect import task
 
 from tasks.aws import count_calls, iam_client
 from tasks.errors import OffboardError, error_code
@@ -24,7 +23,7 @@ from tasks.items import (
     SSHPublicKeyItem,
 )
 from tasks.models import Tag, UserSummary
-from tasks.runtime import retry_options
+from tasks.runtime import iam_task
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
@@ -101,7 +100,7 @@ class RestoreConflictError(OffboardError):
     """The user appeared between the checks and CreateUser: restore does not merge into it."""
 
 
-@task(name="restore-user", task_run_name="restore-user:{user_name}", **retry_options())
+@iam_task(name="restore-user", task_run_name="restore-user:{user_name}")
 def create_user_from(user: UserSummary, user_name: str) -> UserSummary:
     """CreateUser with the recorded path; the new user as IAM describes it. Tags and boundary
     are steps of their own, each audited, so a failure between them says exactly what exists."""
@@ -123,7 +122,7 @@ def create_user_from(user: UserSummary, user_name: str) -> UserSummary:
     )
 
 
-@task(name="restore-tags", task_run_name="restore-tags:{user_name}", **retry_options())
+@iam_task(name="restore-tags", task_run_name="restore-tags:{user_name}")
 def restore_tags(
     user_name: str, wanted: tuple[Tag, ...], current: tuple[Tag, ...]
 ) -> RestoreResult:
@@ -147,10 +146,9 @@ def restore_tags(
     )
 
 
-@task(
+@iam_task(
     name="restore-permissions-boundary",
     task_run_name="restore-boundary:{user_name}",
-    **retry_options(),
 )
 def restore_permissions_boundary(
     user_name: str, wanted: str | None, current: str | None
@@ -172,7 +170,7 @@ def restore_permissions_boundary(
     )
 
 
-@task(name="restore-groups", task_run_name="restore-groups:{user_name}", **retry_options())
+@iam_task(name="restore-groups", task_run_name="restore-groups:{user_name}")
 def restore_groups(user_name: str, groups: tuple[GroupItem, ...]) -> RestoreResult:
     iam = iam_client()
     current = {g["GroupName"] for g in iam.list_groups_for_user(UserName=user_name)["Groups"]}
@@ -185,7 +183,7 @@ def restore_groups(user_name: str, groups: tuple[GroupItem, ...]) -> RestoreResu
     )
 
 
-@task(name="restore-inline-policies", task_run_name="restore-inline:{user_name}", **retry_options())
+@iam_task(name="restore-inline-policies", task_run_name="restore-inline:{user_name}")
 def restore_inline_policies(
     user_name: str, policies: tuple[InlinePolicyItem, ...]
 ) -> RestoreResult:
@@ -205,8 +203,9 @@ def restore_inline_policies(
     return result.model_copy(update={"replaced": tuple(replaced)})
 
 
-@task(
-    name="restore-managed-policies", task_run_name="restore-managed:{user_name}", **retry_options()
+@iam_task(
+    name="restore-managed-policies",
+    task_run_name="restore-managed:{user_name}",
 )
 def restore_managed_policies(
     user_name: str, policies: tuple[AttachedPolicyItem, ...]
@@ -262,7 +261,7 @@ def _upload_by_body(
     return _each(step, user_name, list(wanted), put)
 
 
-@task(name="restore-ssh-public-keys", task_run_name="restore-ssh:{user_name}", **retry_options())
+@iam_task(name="restore-ssh-public-keys", task_run_name="restore-ssh:{user_name}")
 def restore_ssh_public_keys(user_name: str, keys: tuple[SSHPublicKeyItem, ...]) -> RestoreResult:
     iam = iam_client()
     return _upload_by_body(
@@ -281,10 +280,9 @@ def restore_ssh_public_keys(user_name: str, keys: tuple[SSHPublicKeyItem, ...]) 
     )
 
 
-@task(
+@iam_task(
     name="restore-signing-certificates",
     task_run_name="restore-certs:{user_name}",
-    **retry_options(),
 )
 def restore_signing_certificates(
     user_name: str, certificates: tuple[SigningCertificateItem, ...]

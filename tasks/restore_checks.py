@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import re
 
-from prefect import task
-
 from tasks.aws import iam_client
 from tasks.errors import InvalidInputError, if_exists
 from tasks.models import USER_NAME_PATTERN
 from tasks.rename import USER_PATH_PATTERN
-from tasks.runtime import retry_options
+from tasks.runtime import iam_task
 from tasks.snapshot import UserSnapshot
 
 PERMISSIONS = ("iam:GetPolicy", "iam:GetGroup")
@@ -91,7 +89,7 @@ def check_names(snapshot: UserSnapshot, user_name: str, location: str) -> None:
         raise InvalidInputError(f"snapshot {location} cannot be restored: {'; '.join(problems)}")
 
 
-@task(name="restore-check-references", **retry_options())
+@iam_task(name="restore-check-references")
 def missing_references(snapshot: UserSnapshot) -> tuple[str, ...]:
     """The managed policies (boundary included) and groups the snapshot names that do not exist
     in the account, in words. Read calls only."""

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from botocore.exceptions import BotoCoreError, ClientError
-from prefect import task
 from prefect.context import TaskRunContext
 
 from config.settings import get_settings
@@ -17,7 +16,7 @@ from tasks.aws import count_calls, iam_client
 from tasks.errors import describe_failure, is_transient
 from tasks.frozen import Frozen
 from tasks.models import UserInventory, UserSummary
-from tasks.runtime import retry_options
+from tasks.runtime import iam_task
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
@@ -155,7 +154,7 @@ def _retries_left() -> bool:
     return context.task_run.run_count <= (context.task.retries or 0)
 
 
-@task(name="review-access", task_run_name="review:{user.user_name}", **retry_options())
+@iam_task(name="review-access", task_run_name="review:{user.user_name}")
 def review_access(user: UserSummary, inventory: UserInventory) -> AccessReview:
     """Last activity overall, per service (with actions) and per access key.
 

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import structlog
 from botocore.exceptions import ClientError
@@ -15,7 +15,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
 from prefect.tasks import exponential_backoff
 
-from config.settings import get_settings
+from config.engine import on_build
+from config.settings import Settings, get_settings
 from tasks.aws import count_calls, iam_client
 from tasks.errors import (
     error_code,
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
 
 log = structlog.get_logger("offboard.step")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 Lister = Callable[["IAMClient", str], "tuple[Item, ...]"]
 Remover = Callable[["IAMClient", str, str], None]
@@ -174,17 +177,48 @@ def run_step(spec: StepSpec, user_name: str, items: tuple[str, ...] | None) -> S
 StepTask = Task[[str, "tuple[str, ...] | None"], StepResult]
 
 
-def retry_options(*, on_conflict: bool = False) -> dict[str, Any]:
+def retry_options(*, on_conflict: bool = False, settings: Settings | None = None) -> dict[str, Any]:
     """Task options every IAM-calling task shares: retries of transient errors only."""
-    settings = get_settings()
+    settings = settings or get_settings()
     return {
         "retries": settings.step_retries,
-        "retry_delay_seconds": exponential_backoff(backoff_factor=settings.retry_backoff_seconds),
+        "retry_delay_seconds": exponential_backoff(backoff_factor=settings.retry_backoff_seconds)(
+            settings.step_retries
+        ),
         "retry_jitter_factor": settings.retry_jitter_factor,
         "retry_condition_fn": retry_transient_or_conflict if on_conflict else retry_transient,
         # Steps are idempotent; a repeated call (e.g. after DeleteConflict) must act, not replay.
         "cache_policy": NO_CACHE,
     }
+
+
+# Every task made by iam_task, so the settings a run starts with size their retries.
+_iam_tasks: list[Task[Any, Any]] = []
+_SIZED_BY_SETTINGS = ("retries", "retry_delay_seconds", "retry_jitter_factor")
+
+
+def iam_task(
+    *, on_conflict: bool = False, **options: Any
+) -> Callable[[Callable[P, R]], Task[P, R]]:
+    """A Prefect task that calls AWS: transient errors retried, sized by the settings in force
+    when the run starts (not when the module was imported)."""
+
+    def decorate(fn: Callable[P, R]) -> Task[P, R]:
+        made: Task[P, R] = task(**options, **retry_options(on_conflict=on_conflict))(fn)
+        _iam_tasks.append(made)
+        return made
+
+    return decorate
+
+
+def _size_retries(settings: Settings) -> None:
+    sized = retry_options(settings=settings)
+    for made in _iam_tasks:
+        for name in _SIZED_BY_SETTINGS:
+            setattr(made, name, sized[name])
+
+
+on_build(_size_retries)
 
 
 def step_task(spec: StepSpec) -> StepTask:
@@ -195,9 +229,9 @@ def step_task(spec: StepSpec) -> StepTask:
 
     run.__name__ = f"delete_{spec.name}"
     run.__qualname__ = run.__name__
-    decorate = task(
+    decorate = iam_task(
         name=f"delete-{spec.name.replace('_', '-')}",
         task_run_name=f"{spec.name}:{{user_name}}",
-        **retry_options(on_conflict=spec.retry_on_conflict),
+        on_conflict=spec.retry_on_conflict,
     )
     return decorate(run)

@@ -7,7 +7,6 @@ import json
 from datetime import UTC, datetime
 
 from botocore.exceptions import BotoCoreError, ClientError
-from prefect import task
 
 from config.settings import get_settings
 from tasks import snapshot_store
@@ -17,7 +16,7 @@ from tasks.frozen import Frozen
 from tasks.models import UserInventory, UserSummary
 from tasks.procedure import ATTACHMENT_STEPS
 from tasks.review import AccessReview
-from tasks.runtime import retry_options
+from tasks.runtime import iam_task
 
 # The detail fetchers (GetUserPolicy, GetSSHPublicKey) are declared by their steps.
 PERMISSIONS = snapshot_store.PERMISSIONS
@@ -65,7 +64,7 @@ def snapshot_location(user: UserSummary, taken_at: datetime, run_id: str | None)
     return snapshot_store.join(get_settings().snapshot_store, user.account_id, folder, name)
 
 
-@task(name="take-snapshot", task_run_name="snapshot:{user.user_name}", **retry_options())
+@iam_task(name="take-snapshot", task_run_name="snapshot:{user.user_name}")
 def take_snapshot(
     user: UserSummary,
     inventory: UserInventory,

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from prefect import task
-
 from tasks.aws import count_calls, iam_client
 from tasks.errors import UserNotFoundError, if_exists
 from tasks.frozen import Frozen
 from tasks.models import Tag, UserSummary, validate_user_name
-from tasks.runtime import StepSpec, retry_options, step_task
+from tasks.runtime import StepSpec, iam_task, step_task
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
@@ -18,7 +16,7 @@ if TYPE_CHECKING:
 PERMISSIONS = ("iam:GetUser", "iam:DeleteUser")
 
 
-@task(name="find-user", task_run_name="find:{user_name}", **retry_options())
+@iam_task(name="find-user", task_run_name="find:{user_name}")
 def find_user(user_name: str) -> UserSummary | None:
     """GetUser; None for an unknown user (a caller error, not a failed run)."""
     validate_user_name(user_name)

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from functools import partial
 
-from prefect import task
-
 from tasks.aws import iam_client
 from tasks.errors import if_exists
-from tasks.runtime import retry_options
+from tasks.runtime import iam_task
 
 PERMISSIONS = ("iam:ListUsers", "iam:ListUserTags")
 
@@ -19,7 +17,7 @@ def same_tag_key(a: str, b: str) -> bool:
     return a.casefold() == b.casefold()
 
 
-@task(name="users-by-tag", task_run_name="tagged:{key}", **retry_options())
+@iam_task(name="users-by-tag", task_run_name="tagged:{key}")
 def users_by_tag(key: str, values: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
     """Tag value → names of the users carrying tag ``key`` with that value, for each of
     ``values`` found (ListUsers has no tags in AWS, so one ListUserTags per user)."""

@@ -75,7 +75,8 @@ def iam_mutations(calls: list[Any]) -> list[str]:
 
 @contextmanager
 def engine_settings(**values: str) -> Iterator[None]:
-    """Override OFFBOARD_* settings for the duration (settings are cached per process)."""
+    """Override OFFBOARD_* settings for the duration (settings are cached per process; the
+    engine is built again from them on its next use, keeping the clients chosen)."""
     import os
 
     from config.settings import get_settings
