@@ -19,7 +19,6 @@ from cli.audit_cli import audit_app
 from cli.errors import (
     JsonOption,
     cli_errors,
-    confirm_or_exit,
     emit_json,
     fail,
     held_message,
@@ -82,27 +81,37 @@ def plan(
     profile: ProfileOption = None,
     region: RegionOption = None,
 ) -> None:
-    """Show what offboarding USER would remove. Makes no mutating call."""
-    from flows.saved_plan import save_plan, take_plan
+    """Show what offboarding USER would remove: the run's own dry run. Makes no mutating call.
+
+    Exit codes: 0 the run would delete, 2 refused (bad input, unknown or protected user, as
+    `run` refuses), 3 a guard would hold the run (the message names it and its override).
+    """
+    from cli.dry_run import dry_run, show_hold
+    from flows.saved_plan import save_plan
 
     as_json = wants_json(output, as_json)
-    taken = take_plan(user)  # unknown or protected: refused as `run` refuses
+    report = dry_run(user)
+    summary, inventory = report.user, report.inventory
+    assert summary is not None and inventory is not None and report.actor is not None
     if out is not None:
-        saved = save_plan(out, taken)
+        saved = save_plan(out, summary, inventory, report.actor)
         typer.echo(f"offboard: plan saved to {out} (sha256 {saved.digest})", err=True)
-    summary, inventory = taken.user, taken.inventory
     if as_json:
         typer.echo(
             json.dumps(
                 {
                     "user": summary.model_dump(mode="json"),
                     "inventory": inventory.model_dump(mode="json"),
+                    "outcome": str(report.outcome),
+                    "hold": report.failure.model_dump(mode="json") if report.failure else None,
                 },
                 indent=2,
             )
         )
-        return
-    render.console.print(render.plan_table(summary, inventory))
+    else:
+        render.console.print(render.plan_table(summary, inventory))
+        show_hold(report)
+    raise typer.Exit(report.exit_code)
 
 
 @app.command()
@@ -153,8 +162,10 @@ def run(
     if not yes:
         if not terminal_input():
             raise fail("refusing to delete without --yes when not run from a terminal", 2)
-        plan(user)
-        confirm_or_exit(f"Delete IAM user {user} and everything attached to it?")
+        from cli.dry_run import confirm_run
+
+        activity = ("activity",) if override_activity_guard else ()
+        confirm_run(user, (*overrides, *activity), reason)
 
     from cli.local_server import prefect_api
     from flows.run_here import offboard_here
@@ -207,20 +218,21 @@ def review(
     profile: ProfileOption = None,
     region: RegionOption = None,
 ) -> None:
-    """Review USER's recent access: last activity per service, per access key, password."""
-    from tasks.inventory import take_inventory
-    from tasks.review import review_access
+    """Review USER's recent access: last activity per service, per access key, password.
+
+    The run's own dry run reviews it: exit codes as `plan` (2 refused, 3 a guard would hold).
+    """
+    from cli.dry_run import dry_run, show_hold
 
     as_json = wants_json(output, as_json)
-    from tasks.user import resolve_user
-
-    validate_user_name(user)
-    summary = resolve_user(user)
-    found = review_access.fn(summary, take_inventory.fn(user))
+    report = dry_run(user)
+    assert report.review is not None
     if as_json:
-        emit_json(found)
+        emit_json(report.review)
     else:
-        render.print_review(found)
+        render.print_review(report.review)
+        show_hold(report)
+    raise typer.Exit(report.exit_code)
 
 
 @app.command()

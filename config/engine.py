@@ -72,7 +72,8 @@ _on_build: list[Callable[[Settings], Any]] = []
 
 def engine() -> Engine:
     """The engine for the current settings; reloaded settings (``get_settings.cache_clear()``)
-    build a new one, keeping the clients chosen at the edge."""
+    build a new one, keeping the clients chosen at the edge and every part whose settings
+    are unchanged."""
     global _current
     settings = get_settings()
     current = _current
@@ -80,10 +81,32 @@ def engine() -> Engine:
         return current
     with _lock:
         if _current is None or _current.settings is not settings:
-            _current = Engine(settings=settings, chosen_clients=_chosen_clients)
+            built = Engine(settings=settings, chosen_clients=_chosen_clients)
+            if _current is not None:
+                _keep_what_still_fits(_current, built)
+            _current = built
             for hook in _on_build:
                 hook(settings)
         return _current
+
+
+# The settings each part is made from: a part whose settings did not change is kept, so that
+# reloading the settings neither drops the clients' connections nor resets the call rate.
+_CLIENT_SETTINGS = ("botocore_retry_mode", "botocore_max_attempts")
+
+
+def _keep_what_still_fits(old: Engine, new: Engine) -> None:
+    same_clients = all(
+        getattr(old.settings, n) == getattr(new.settings, n) for n in _CLIENT_SETTINGS
+    )
+    if same_clients and "clients" in old.__dict__ and old.chosen_clients is new.chosen_clients:
+        new.__dict__["clients"] = old.__dict__["clients"]
+        new.account_clients = old.account_clients
+        new.own_accounts = old.own_accounts
+    if "limiter" in old.__dict__ and (
+        old.settings.iam_calls_per_second == new.settings.iam_calls_per_second
+    ):
+        new.__dict__["limiter"] = old.__dict__["limiter"]
 
 
 def on_build(hook: Callable[[Settings], Any]) -> None:

@@ -128,10 +128,10 @@ def verify(
 
 def resolve_users(event: HrEvent) -> tuple[str, ...]:
     """The IAM users the event is about; 404 naming the employee or user when there is none."""
-    from flows.targets import DIRECT, NoTargetError, named_person
+    from flows.targets import NoTargetError, named_person
 
     try:
-        person = named_person(event.iam_user_name, event.employee_id, DIRECT)
+        person = named_person(event.iam_user_name, event.employee_id)
     except NoTargetError as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from None
     return tuple(sorted(person.user_names()))

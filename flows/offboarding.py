@@ -16,6 +16,7 @@ from flows.report import FailureKind, OffboardingReport, Outcome, StepFailure
 from flows.report_artifact import publish_report
 from flows.run_context import RunContext, current_run_id, run_context
 from flows.saved_plan import check_plan
+from flows.task_calls import call
 from flows.write_ahead import (
     TRAIL_ERRORS,
     best_effort,
@@ -157,7 +158,7 @@ def _refuse(run: Run) -> OffboardingReport | None:
 
 
 def _inventory(run: Run, request: OffboardRequest) -> UserInventory | OffboardingReport:
-    inventory = take_inventory(run.user_name)
+    inventory = call(take_inventory, run.user_name)
     run.fields.update(inventory=inventory, inventory_api_calls=inventory.api_calls)
     log.info("offboard.inventory", attachments=inventory.attachments(), dry_run=run.dry_run)
     if request.plan is not None:
@@ -171,7 +172,7 @@ def _inventory(run: Run, request: OffboardRequest) -> UserInventory | Offboardin
 def _guards(run: Run, inventory: UserInventory, overrides: frozenset[str]) -> Held | None:
     """The access review, audited, then every guard: the hold that stops the run, or None."""
     assert run.user is not None
-    review = review_access(run.user, inventory)
+    review = call(review_access, run.user, inventory)
     run.fields["review"] = review
     last = review.last_activity
     run.audit.record(

@@ -18,6 +18,7 @@ from config.settings import Settings, get_settings
 from flows.auditing import RunAudit, target_of
 from flows.protection import refusal
 from flows.report import Outcome, RunReport, StepFailure
+from flows.task_calls import call
 from tasks.identity import CallerIdentity, caller_identity
 from tasks.models import UserSummary
 from tasks.user import find_user
@@ -53,11 +54,13 @@ class RunContext(Generic[R]):
             raise RuntimeError("the run's target is not resolved yet (call resolve())")
         return self._audit
 
-    def resolve(self, find: Callable[[str], UserSummary | None] = find_user) -> StepFailure | None:
+    def resolve(
+        self, find: Callable[[str], UserSummary | None] = lambda name: call(find_user, name)
+    ) -> StepFailure | None:
         """Who calls, which user this is (``find``), the audit writer; why the run must not
         touch the user (unknown or protected), or None. The audit writer refuses a torn or
         foreign log here (AuditTrailError), before any change."""
-        self.caller = caller_identity()
+        self.caller = call(caller_identity)
         self.adopt(self.caller.arn, find(self.user_name))
         if (flow_run.run_count or 1) > 1:
             # A retry of this same flow run (operator rerun or the UI's Retry button).

@@ -10,44 +10,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from config.settings import get_settings
 from flows.auditing import RunAudit
-from flows.protection import refusal
 from flows.report import StepFailure
 from tasks.deactivation import DENY_POLICY_NAME, LEAVE_POLICY_PREFIX
-from tasks.errors import InvalidInputError, OffboardError
-from tasks.frozen import Frozen
-from tasks.identity import caller_identity
-from tasks.inventory import take_inventory
+from tasks.errors import InvalidInputError
 from tasks.models import UserInventory, UserSummary, validate_user_name
 from tasks.plan_file import SavedPlan, load_plan, new_plan, write_plan
-from tasks.user import find_user
 
 
-class RefusedError(OffboardError):
-    """The user must not be offboarded at all (unknown or protected): exit 2, as `run` does."""
-
-
-class TakenPlan(Frozen):
-    user: UserSummary
-    inventory: UserInventory
-    actor: str
-
-
-def take_plan(user_name: str) -> TakenPlan:
-    """The user and its inventory, refused by the same check as a run. No mutating call."""
-    validate_user_name(user_name)
-    caller = caller_identity.fn()
-    user = find_user.fn(user_name)
-    refused = refusal(user_name, user, caller, get_settings())
-    if refused is not None:
-        raise RefusedError(refused.message)
-    assert user is not None  # refusal() answers for an unknown user
-    return TakenPlan(user=user, inventory=take_inventory.fn(user_name), actor=caller.arn)
-
-
-def save_plan(path: Path, taken: TakenPlan) -> SavedPlan:
-    plan = new_plan(taken.user, taken.inventory, created_by=taken.actor)
+def save_plan(path: Path, user: UserSummary, inventory: UserInventory, actor: str) -> SavedPlan:
+    plan = new_plan(user, inventory, created_by=actor)
     write_plan(path, plan)
     return plan
 

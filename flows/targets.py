@@ -8,17 +8,16 @@ callers ask.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 
 import structlog
 
 from config.settings import get_settings
 from flows.batch_models import AccountFailure, BatchSelection
+from flows.task_calls import call
 from tasks.accounts import in_account, target_accounts
 from tasks.frozen import Frozen
-from tasks.listing import UserListing, list_users
-from tasks.models import UserSummary
+from tasks.listing import list_users
 from tasks.runtime import iam_task
 from tasks.user import find_user
 from tasks.user_lookup import same_tag_key, users_by_tag
@@ -26,29 +25,6 @@ from tasks.user_lookup import same_tag_key, users_by_tag
 log = structlog.get_logger("offboard.flow")
 
 group_members = iam_task(name="group-members", task_run_name="members:{group}")(list_users)
-
-
-@dataclass(frozen=True)
-class Lookup:
-    """How the resolver reads IAM: as Prefect tasks (retried, seen in the run), or by calling
-    the task bodies where there is no run to belong to (the HR webhook, which answers 503 so
-    that the sender delivers again)."""
-
-    users_by_tag: Callable[[str, tuple[str, ...]], dict[str, tuple[str, ...]]]
-    find_user: Callable[[str], UserSummary | None]
-    group_members: Callable[[str], tuple[UserListing, ...]]
-
-
-AS_TASKS = Lookup(
-    users_by_tag=lambda key, values: users_by_tag(key, values),
-    find_user=lambda name: find_user(name),
-    group_members=lambda group: group_members(group=group),
-)
-DIRECT = Lookup(
-    users_by_tag=users_by_tag.fn,
-    find_user=find_user.fn,
-    group_members=lambda group: list_users(group=group),
-)
 
 
 class IamTarget(Frozen):
@@ -100,7 +76,6 @@ def people(
     *,
     every_account: bool = False,
     run_id: str | None = None,
-    lookup: Lookup = AS_TASKS,
 ) -> dict[str, Person]:
     """Each employee id → that person's IAM users (the employee_tag_key tag), found in the
     engine's own account, or with ``every_account`` in every target account.
@@ -112,13 +87,13 @@ def people(
     key = get_settings().employee_tag_key
     accounts: list[str | None] = [None]
     if every_account:
-        accounts = [account.account_id for account in target_accounts()] or [None]
+        accounts = [account.account_id for account in call(target_accounts)] or [None]
     found: dict[str, list[IamTarget]] = {employee: [] for employee in wanted}
     failures: list[AccountFailure] = []
     for account_id in accounts if wanted else ():
         try:
             with in_account(account_id, run_id):
-                by_value = lookup.users_by_tag(key, wanted)
+                by_value = call(users_by_tag, key, wanted)
         except Exception as exc:
             if not every_account:
                 raise
@@ -149,10 +124,10 @@ def select(selection: BatchSelection, run_id: str | None = None) -> Targets:
         )
     if selection.tag is not None:
         key, _, value = selection.tag.partition("=")
-        names = AS_TASKS.users_by_tag(key, (value,)).get(value, ())
+        names = call(users_by_tag, key, (value,)).get(value, ())
         return Targets(iam_users=_unique(IamTarget(user_name=name) for name in names))
     if selection.group is not None:
-        members = AS_TASKS.group_members(selection.group)
+        members = call(group_members, group=selection.group)
         return Targets(iam_users=_unique(IamTarget(user_name=m.user_name) for m in members))
     assert selection.employee_id is not None  # the selection names exactly one way
     return people((selection.employee_id,), every_account=True, run_id=run_id)[
@@ -160,14 +135,12 @@ def select(selection: BatchSelection, run_id: str | None = None) -> Targets:
     ]
 
 
-def named_person(
-    user_name: str | None, employee_id: str | None, lookup: Lookup = AS_TASKS
-) -> Person:
+def named_person(user_name: str | None, employee_id: str | None) -> Person:
     """The user named (when an employee id is given too, only if it carries that id), else the
     employee's users, in the engine's own account. NoTargetError when there is none."""
     key = get_settings().employee_tag_key
     if user_name is not None:
-        user = lookup.find_user(user_name)
+        user = call(find_user, user_name)
         if user is None:
             raise NoTargetError(f"no IAM user named {user_name}")
         if employee_id is not None and not any(
@@ -177,7 +150,7 @@ def named_person(
         return Person(employee_id=employee_id, iam_users=(IamTarget(user_name=user.user_name),))
     if employee_id is None:
         raise ValueError("name a user or an employee id")
-    person = people((employee_id,), lookup=lookup)[employee_id]
+    person = people((employee_id,))[employee_id]
     if not person.iam_users:
         raise NoTargetError(f"no IAM user carries the tag {key}={employee_id}")
     return person

@@ -94,3 +94,47 @@ def test_the_cli_exits_3_for_a_new_guard_and_overrides_it_with_override(sandbox,
     )
     assert done.exit_code == 0, done.output
     assert user_name not in {u["UserName"] for u in iam.list_users()["Users"]}
+
+
+@pytest.mark.usefixtures("with_legal_hold")
+def test_plan_review_and_the_prompt_before_run_answer_as_the_run_does(
+    sandbox, iam, user_name, monkeypatch
+):
+    held_user(iam, user_name)
+    runner = CliRunner()
+    mark = sandbox.requests.mark()
+
+    planned = runner.invoke(app, ["plan", user_name])
+    reviewed = runner.invoke(app, ["review", user_name])
+    monkeypatch.setattr("cli.main.terminal_input", lambda: True)
+    asked = runner.invoke(app, ["run", user_name], input="y\n")
+
+    for result in (planned, reviewed, asked):
+        assert result.exit_code == 3, result.output
+        assert "held by the legal hold" in result.stderr
+        assert f"offboard run {user_name} --override legal-hold" in result.stderr
+    assert "Offboarding plan" in planned.stdout and "Access review" in reviewed.stdout
+    # The guard changes nothing, so the prompt never asks: nothing to confirm.
+    assert "Delete IAM user" not in asked.output
+    assert iam_mutations(sandbox.requests.since(mark)) == []
+
+    confirmed = runner.invoke(
+        app, ["run", user_name, "--override", "legal-hold", "--reason", "released"], input="y\n"
+    )
+    assert confirmed.exit_code == 0, confirmed.output
+    assert "Delete IAM user" in confirmed.output
+    assert user_name not in {u["UserName"] for u in iam.list_users()["Users"]}
+
+
+def test_the_prompt_before_run_shows_the_plan_and_a_no_changes_nothing(
+    sandbox, iam, user_name, monkeypatch
+):
+    iam.create_user(UserName=user_name)
+    monkeypatch.setattr("cli.main.terminal_input", lambda: True)
+    mark = sandbox.requests.mark()
+
+    declined = CliRunner().invoke(app, ["run", user_name], input="n\n")
+
+    assert declined.exit_code == 5, declined.output
+    assert "Offboarding plan" in declined.stdout and "Delete IAM user" in declined.output
+    assert iam_mutations(sandbox.requests.since(mark)) == []

@@ -17,7 +17,7 @@ from deploy.webhook import create_app, sign
 from flows.batch_models import BatchSelection, BatchTarget
 from flows.batch_plan import plan_batch
 from flows.leave_sync import sync_leave_deactivations
-from flows.targets import DIRECT, IamTarget, NoTargetError, named_person, people, select
+from flows.targets import IamTarget, NoTargetError, named_person, people, select
 from tasks.aws import get_client_factory
 from tasks.deactivation import iam_time
 from tests.helpers import engine_settings, iam_mutations
@@ -141,14 +141,14 @@ def test_a_named_user_and_an_unknown_one_or_an_id_it_does_not_carry(iam, user_na
     missing = f"{user_name}-gone"
     nobody = fresh_employee()
 
-    assert named_person(user_name, employee, DIRECT).user_names() == (user_name,)
-    assert named_person(None, employee, DIRECT).user_names() == (user_name,)
+    assert named_person(user_name, employee).user_names() == (user_name,)
+    assert named_person(None, employee).user_names() == (user_name,)
     with pytest.raises(NoTargetError, match=f"^no IAM user named {missing}$"):
-        named_person(missing, None, DIRECT)
+        named_person(missing, None)
     with pytest.raises(NoTargetError, match=f"no IAM user named {user_name} with tag .*{nobody}"):
-        named_person(user_name, nobody, DIRECT)
+        named_person(user_name, nobody)
     with pytest.raises(NoTargetError, match=f"^no IAM user carries the tag employee_id={nobody}$"):
-        named_person(None, nobody, DIRECT)
+        named_person(None, nobody)
 
 
 def test_the_webhook_and_leave_sync_find_a_user_tagged_with_the_key_in_another_case(
