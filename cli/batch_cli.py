@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -23,7 +24,8 @@ from cli import render
 from cli.errors import (
     JsonOption,
     cli_errors,
-    confirm_or_exit,
+    confirmed,
+    declined,
     emit_json,
     fail,
     terminal_input,
@@ -98,7 +100,6 @@ class _ProgressBar:
         self._task: TaskID | None = None
 
     def __enter__(self) -> _ProgressBar:
-        self._progress.start()
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -112,6 +113,8 @@ class _ProgressBar:
         )
 
     def planned(self, plan: BatchPlan) -> None:
+        # Shown from here on: a prompt before the plan must not be drawn over.
+        self._progress.start()
         with self._lock:
             self._task = self._progress.add_task(
                 self._label, total=len(plan.users), status=self._status()
@@ -201,6 +204,11 @@ def totals_line(report: BatchReport) -> str:
     return f"totals{' (dry run, nothing changed)' if report.dry_run else ''}: {counts}"
 
 
+def _confirm(plan: BatchPlan) -> bool:
+    _print_plan(plan)
+    return confirmed(f"Delete these {len(plan.users)} IAM users and everything attached to them?")
+
+
 def _print_plan(plan: BatchPlan) -> None:
     table = render.table("Users to offboard", ("account", "user", "arn"))
     for planned in plan.users:
@@ -264,20 +272,13 @@ def register(app: typer.Typer) -> None:
         activity guard, 5 not confirmed at the prompt (nothing changed).
         """
         as_json = wants_json(output, as_json)
-        from flows.batch_plan import check_batch_size, plan_batch
-        from flows.batch_progress import reporting_progress
+        from flows.batch_progress import confirming, reporting_progress
         from flows.run_here import batch_here as run_batch
 
         selection = _selection(users_file, tag, group, employee_id)
-        if not yes and not dry_run:
-            if not terminal_input():
-                raise fail("refusing to offboard without --yes when not run from a terminal", 2)
-            plan = plan_batch(selection)
-            _print_plan(plan)
-            check_batch_size(len(plan.users), allow_large_batch)
-            confirm_or_exit(
-                f"Delete these {len(plan.users)} IAM users and everything attached to them?"
-            )
+        ask = not yes and not dry_run
+        if ask and not terminal_input():
+            raise fail("refusing to offboard without --yes when not run from a terminal", 2)
         parameters = {
             "dry_run": dry_run,
             "allow_large_batch": allow_large_batch,
@@ -286,17 +287,20 @@ def register(app: typer.Typer) -> None:
         }
         from cli.local_server import prefect_api
 
+        with ExitStack() as stack:
+            stack.enter_context(prefect_api())
+            if ask:
+                # The flow plans once and asks here before its first change.
+                stack.enter_context(confirming(_confirm))
+            if not as_json:
+                bar = stack.enter_context(_ProgressBar(Console(stderr=True), dry_run=dry_run))
+                stack.enter_context(reporting_progress(bar))
+            report = run_batch(selection, **parameters)
+        if report.declined:
+            raise declined()
         if as_json:
-            with prefect_api():
-                report = run_batch(selection, **parameters)
             emit_json(report)
         else:
-            with (
-                prefect_api(),
-                _ProgressBar(Console(stderr=True), dry_run=dry_run) as bar,
-                reporting_progress(bar),
-            ):
-                report = run_batch(selection, **parameters)
             render.console.print(summary_table(report))
             render.console.print(totals_line(report))
         for failure in report.account_failures:

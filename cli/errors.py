@@ -36,15 +36,23 @@ def terminal_input() -> bool:
     return sys.stdin.isatty()
 
 
-def confirm_or_exit(question: str) -> None:
-    """Ask; anything but yes (including end of input) leaves with EXIT_DECLINED, unchanged."""
+def confirmed(question: str) -> bool:
+    """Ask; anything but yes (including end of input) is no."""
     try:
-        confirmed = typer.confirm(question)
+        return typer.confirm(question)
     except typer.Abort:
-        confirmed = False
-    if not confirmed:
-        typer.echo("offboard: not confirmed; nothing was changed", err=True)
-        raise typer.Exit(EXIT_DECLINED)
+        return False
+
+
+def declined() -> typer.Exit:
+    typer.echo("offboard: not confirmed; nothing was changed", err=True)
+    return typer.Exit(EXIT_DECLINED)
+
+
+def confirm_or_exit(question: str) -> None:
+    """Ask; anything but yes leaves with EXIT_DECLINED, unchanged."""
+    if not confirmed(question):
+        raise declined()
 
 
 def held_message(user: str, guard: str | None, reason: str, deactivated: bool) -> str:

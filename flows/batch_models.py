@@ -132,6 +132,8 @@ class BatchReport(Frozen):
     # Never offboarded: protected principals, unknown users, users in unreachable accounts.
     skipped: tuple[SkippedUser, ...] = ()
     account_failures: tuple[AccountFailure, ...] = ()
+    # The plan was shown and not confirmed: nothing was changed or audited.
+    declined: bool = False
     # Users and skips by outcome (deleted, deactivated_pending_deletion, protected, ...).
     counts: dict[str, int] = Field(default_factory=dict)
     # Users by category (done, failed, held, refused) and the number skipped.

@@ -1,8 +1,9 @@
-"""Progress of a batch run in this process: told the plan, then each user as they finish."""
+"""A batch run in this process, seen from its caller: the plan to confirm before any change,
+then the plan and each user as they finish."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Protocol
@@ -32,3 +33,20 @@ def reporting_progress(listener: BatchProgress) -> Iterator[None]:
         yield
     finally:
         progress_listener.reset(token)
+
+
+# Asked once the batch is planned and within its size, before anything is changed or audited;
+# False ends the batch with nothing done.
+plan_confirmation: ContextVar[Callable[[BatchPlan], bool] | None] = ContextVar(
+    "offboard_batch_confirmation", default=None
+)
+
+
+@contextmanager
+def confirming(ask: Callable[[BatchPlan], bool]) -> Iterator[None]:
+    """Batches run in this context (in this process) ask ``ask`` before their first change."""
+    token = plan_confirmation.set(ask)
+    try:
+        yield
+    finally:
+        plan_confirmation.reset(token)

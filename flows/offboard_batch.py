@@ -25,8 +25,16 @@ from prefect.states import Failed
 from config.logging import ensure_logging
 from config.settings import get_settings
 from flows.auditing import RunAudit, target_of
-from flows.batch_models import BatchReport, BatchSelection, BatchUser, PlannedUser, SkippedUser
+from flows.batch_models import (
+    BatchPlan,
+    BatchReport,
+    BatchSelection,
+    BatchUser,
+    PlannedUser,
+    SkippedUser,
+)
 from flows.batch_plan import check_batch_size, plan_batch
+from flows.batch_progress import plan_confirmation
 from flows.batch_progress import progress_listener as _progress
 from flows.batch_summary import summary_markdown as _summary_markdown
 from flows.fan_out import fan_out
@@ -103,11 +111,14 @@ def _plan_and_run(
     ticket: str | None,
     run_id: str | None,
 ) -> BatchReport:
-    settings = get_settings()
     started = datetime.now(UTC)
     plan = plan_batch(selection, run_id)
     if not dry_run:
         check_batch_size(len(plan.users), allow_large_batch)
+        ask = plan_confirmation.get()
+        if ask is not None and not ask(plan):
+            log.info("batch.declined", users=len(plan.users))
+            return _report(selection, plan, (), dry_run, reason, ticket, run_id, started, True)
     log.info(
         "batch.planned",
         users=len(plan.users),
@@ -125,20 +136,7 @@ def _plan_and_run(
         lambda planned: _run_user(planned, dry_run, reason, ticket, run_id),
         listener.finished if listener is not None else None,
     )
-    report = BatchReport.of(
-        run_id=run_id,
-        dry_run=dry_run,
-        selection=selection,
-        reason=reason,
-        ticket=ticket,
-        users=tuple(users),
-        skipped=plan.skipped,
-        account_failures=plan.account_failures,
-        concurrency=settings.batch_concurrency,
-        iam_calls_per_second=settings.iam_calls_per_second,
-        started_at=started,
-        finished_at=datetime.now(UTC),
-    )
+    report = _report(selection, plan, tuple(users), dry_run, reason, ticket, run_id, started)
     log.info("batch.finished", **report.totals)
     if not dry_run:
         create_markdown_artifact(
@@ -147,6 +145,35 @@ def _plan_and_run(
             description=f"offboarding batch ({selection.describe()})",
         )
     return report
+
+
+def _report(
+    selection: BatchSelection,
+    plan: BatchPlan,
+    users: tuple[BatchUser, ...],
+    dry_run: bool,
+    reason: str | None,
+    ticket: str | None,
+    run_id: str | None,
+    started: datetime,
+    declined: bool = False,
+) -> BatchReport:
+    settings = get_settings()
+    return BatchReport.of(
+        run_id=run_id,
+        dry_run=dry_run,
+        selection=selection,
+        reason=reason,
+        ticket=ticket,
+        users=users,
+        skipped=plan.skipped,
+        account_failures=plan.account_failures,
+        declined=declined,
+        concurrency=settings.batch_concurrency,
+        iam_calls_per_second=settings.iam_calls_per_second,
+        started_at=started,
+        finished_at=datetime.now(UTC),
+    )
 
 
 def _audit_refusal(

@@ -184,12 +184,15 @@ def test_answering_no_at_the_run_prompt_exits_5_and_changes_nothing(
     result = invoke("run", user_name, input="n\n")
     assert result.exit_code == 5, result.output
     assert "not confirmed" in result.stderr
+    # The prompt shows the run's own dry run first.
+    assert "Offboarding plan" in result.stdout and "Delete IAM user" in result.output
     assert iam_mutations(sandbox.requests.since(mark)) == []
     iam.get_user(UserName=user_name)
     # End of input is no answer either.
     assert invoke("run", user_name, input="").exit_code == 5
 
 
+@pytest.mark.usefixtures("prefect_harness")
 def test_answering_no_at_the_batch_prompt_exits_5(sandbox, iam, user_name, monkeypatch, tmp_path):
     create_loaded_user(iam, user_name)
     users_file = tmp_path / "users.txt"
@@ -198,7 +201,11 @@ def test_answering_no_at_the_batch_prompt_exits_5(sandbox, iam, user_name, monke
     mark = sandbox.requests.mark()
     result = invoke("batch", "--users-file", str(users_file), input="n\n")
     assert result.exit_code == 5, result.output
-    assert iam_mutations(sandbox.requests.since(mark)) == []
+    assert "Users to offboard" in result.stdout and "not confirmed" in result.stderr
+    calls = sandbox.requests.since(mark)
+    assert iam_mutations(calls) == []
+    # Planned once, by the batch's flow, which asked before its first change.
+    assert [c.action for c in calls].count("GetUser") == 1
 
 
 @pytest.mark.usefixtures("prefect_harness")

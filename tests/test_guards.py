@@ -124,17 +124,3 @@ def test_plan_review_and_the_prompt_before_run_answer_as_the_run_does(
     assert confirmed.exit_code == 0, confirmed.output
     assert "Delete IAM user" in confirmed.output
     assert user_name not in {u["UserName"] for u in iam.list_users()["Users"]}
-
-
-def test_the_prompt_before_run_shows_the_plan_and_a_no_changes_nothing(
-    sandbox, iam, user_name, monkeypatch
-):
-    iam.create_user(UserName=user_name)
-    monkeypatch.setattr("cli.main.terminal_input", lambda: True)
-    mark = sandbox.requests.mark()
-
-    declined = CliRunner().invoke(app, ["run", user_name], input="n\n")
-
-    assert declined.exit_code == 5, declined.output
-    assert "Offboarding plan" in declined.stdout and "Delete IAM user" in declined.output
-    assert iam_mutations(sandbox.requests.since(mark)) == []
