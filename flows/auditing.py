@@ -74,10 +74,21 @@ class RunAudit:
 
     def refusal(self, failure: StepFailure) -> None:
         """A refused run changed nothing; the record says who asked and why it was refused."""
+        self.failed(failure, f"{failure.step}.refuse", outcome="skipped")
+
+    def failed(
+        self,
+        failure: StepFailure,
+        action: str,
+        resources: tuple[str, ...] = (),
+        outcome: Outcome = "failed",
+    ) -> None:
+        """The failure's record: its step, its IAM action (else ``action``), code and why."""
         self.record(
             failure.step,
-            failure.action or f"{failure.step}.refuse",
-            "skipped",
+            failure.action or action,
+            outcome,
+            resources=resources,
             error_code=failure.error_code,
             message=failure.message,
         )

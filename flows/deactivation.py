@@ -47,13 +47,7 @@ def apply_deactivation(
             change: DeactivationChange = run()
         except Exception as exc:
             failure = StepFailure.from_exception(step, exc)
-            audit.record(
-                step,
-                failure.action or f"deactivate.{step}",
-                "failed",
-                error_code=failure.error_code,
-                message=failure.message,
-            )
+            audit.failed(failure, f"deactivate.{step}")
             raise
         changes.append(change)
         _audit_change(
@@ -100,13 +94,7 @@ def _run(
         except Exception as exc:
             failure = StepFailure.from_exception(action, exc)
             if action == "reactivate":
-                run.audit.record(
-                    "reactivate",
-                    failure.action or "reactivate",
-                    "failed",
-                    error_code=failure.error_code,
-                    message=failure.message,
-                )
+                run.audit.failed(failure, "reactivate")
             message = f"{failure.error_code} on {failure.action}: {failure.message}"
             return run.finish(Outcome.failed, failure=failure, message=message)
         changed = [c.step for c in changes if c.changed]

@@ -62,13 +62,7 @@ def run_deletion(user_name: str, inventory: UserInventory, audit: RunAudit) -> D
                 continue
             failure = StepFailure.from_state(step.name, state)
             try:
-                audit.record(
-                    step.name,
-                    failure.action or step.spec.action,
-                    "failed",
-                    error_code=failure.error_code,
-                    message=failure.message,
-                )
+                audit.failed(failure, step.spec.action)
             except TRAIL_ERRORS as trail_exc:
                 return _trail_broken(done, step.name, audit, trail_exc, current)
             if step is FINAL_STEP and failure.error_code == "DeleteConflict":

@@ -6,6 +6,8 @@ it never raises for a failure it can report."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import structlog
 
@@ -66,15 +68,7 @@ def offboard_one(request: OffboardRequest) -> OffboardingReport:
         with in_account(request.account_id, current_run_id()) as scoped:
             # None: the engine's own account, reached with its own credentials.
             return offboard_one(request.model_copy(update={"account_id": scoped}))
-    with run_context(
-        FLOW_NAME,
-        request.user_name,
-        OffboardingReport,
-        dry_run=request.dry_run,
-        reason=request.reason,
-        ticket=request.ticket,
-    ) as run:
-        run.fields.update(_report_fields(request))
+    with _context(request, FLOW_NAME) as run:
         try:
             report = _phases(run, request, overrides)
         except TRAIL_ERRORS as exc:
@@ -90,13 +84,18 @@ def offboard_one(request: OffboardRequest) -> OffboardingReport:
     return report
 
 
-def _report_fields(request: OffboardRequest) -> dict[str, object]:
-    return {
-        "user_name": request.user_name,
-        "dry_run": request.dry_run,
-        "reason": request.reason,
-        "ticket": request.ticket,
-    }
+@contextmanager
+def _context(request: OffboardRequest, flow: str) -> Iterator[Run]:
+    with run_context(
+        flow,
+        request.user_name,
+        OffboardingReport,
+        dry_run=request.dry_run,
+        reason=request.reason,
+        ticket=request.ticket,
+    ) as run:
+        run.fields.update(dry_run=request.dry_run, reason=request.reason, ticket=request.ticket)
+        yield run
 
 
 def _phases(run: Run, request: OffboardRequest, overrides: frozenset[str]) -> OffboardingReport:
@@ -197,13 +196,7 @@ def _snapshot(run: Run, inventory: UserInventory) -> SnapshotRef | OffboardingRe
     state = take_snapshot(run.user, inventory, review, run.run_id, return_state=True)
     if not state.is_completed():
         failure = StepFailure.from_state("snapshot", state)
-        run.audit.record(
-            "snapshot",
-            "snapshot.write",
-            "failed",
-            error_code=failure.error_code,
-            message=failure.message,
-        )
+        run.audit.failed(failure, "snapshot.write")
         return run.finish(Outcome.failed, failure=failure)
     snapshot: SnapshotRef = state.result()
     run.fields["snapshot"] = snapshot
@@ -239,26 +232,12 @@ def fall_back_after_error(
 ) -> OffboardingReport:
     """A user's run raised (a task before the deletion ran out of retries): audit it and, as
     when deletion cannot finish, deny the user everything until a rerun."""
-    with run_context(
-        flow,
-        request.user_name,
-        OffboardingReport,
-        dry_run=request.dry_run,
-        reason=request.reason,
-        ticket=request.ticket,
-    ) as run:
-        run.fields.update(_report_fields(request))
+    with _context(request, flow) as run:
         failure = StepFailure.from_exception("run", exc)
         log.error("batch.user_failed", error=failure.error_code, action=failure.action)
         run.adopt(actor, user)
         run.fields["user"] = user
-        run.audit.record(
-            "run",
-            failure.action or "offboard.run",
-            "failed",
-            error_code=failure.error_code,
-            message=failure.message,
-        )
+        run.audit.failed(failure, "offboard.run")
         if request.dry_run:
             return run.finish(Outcome.failed, failure=failure)
         return fall_back(run, failure)

@@ -234,13 +234,7 @@ def restore_user(
                 missing = missing_references(snapshot)
             except Exception as exc:
                 failure = StepFailure.from_exception("check", exc)
-                run.audit.record(
-                    "check",
-                    "restore.check",
-                    "failed",
-                    error_code=failure.error_code,
-                    message=failure.message,
-                )
+                run.audit.failed(failure, "restore.check")
                 return run.finish(Outcome.failed, failure=failure)
             if missing:
                 refused = _refused(
