@@ -13,7 +13,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     DotEnvSettingsSource,
@@ -45,6 +52,37 @@ HOME_FILES = {
     "snapshot_store": "snapshots",
     "leave_calendar": "leave.yaml",
 }
+
+
+# The resource policies the reference scan reads, by the name settings and the scan use.
+REFERENCE_SERVICES = (
+    "iam",
+    "s3",
+    "kms",
+    "kms-grants",
+    "sqs",
+    "sns",
+    "secretsmanager",
+    "lambda",
+    "ecr",
+)
+REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")
+
+
+def check_reference_services(names: tuple[str, ...]) -> tuple[str, ...]:
+    for name in names:
+        if name not in REFERENCE_SERVICES:
+            raise ValueError(
+                f"unknown reference service {name!r} (known: {', '.join(REFERENCE_SERVICES)})"
+            )
+    return names
+
+
+def check_regions(names: tuple[str, ...]) -> tuple[str, ...]:
+    for name in names:
+        if not REGION_PATTERN.match(name):
+            raise ValueError(f"not a region name: {name!r} (e.g. eu-west-1)")
+    return names
 
 
 class AccountSetting(BaseModel):
@@ -113,9 +151,26 @@ class Settings(BaseSettings):
     # The leave calendar is read whole into memory: a larger file is refused, not parsed.
     leave_calendar_max_bytes: int = Field(default=1024 * 1024, ge=1, le=64 * 1024 * 1024)
 
+    # The reference scan (resource policies naming a user): the regions it reads (empty: every
+    # region EC2 DescribeRegions lists as enabled), the services (empty: all of
+    # REFERENCE_SERVICES), and how many (region, service) reads run at once.
+    reference_regions: tuple[str, ...] = ()
+    reference_services: tuple[str, ...] = ()
+    reference_scan_concurrency: int = Field(default=8, ge=1, le=64)
+
     # Audit checkpoints: the Ed25519 key that signs them; default HOME/audit-signing-key.pem,
     # created on first use (mode 0600).
     audit_signing_key_file: Path | None = None
+
+    @field_validator("reference_services")
+    @classmethod
+    def _known_reference_services(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        return check_reference_services(names)
+
+    @field_validator("reference_regions")
+    @classmethod
+    def _region_names(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        return check_regions(names)
 
     @model_validator(mode="before")
     @classmethod

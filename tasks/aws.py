@@ -91,6 +91,18 @@ class ClientFactory:
                 self._clients[service] = made
             return self._clients[service]
 
+    def regional(self, service: str, region: str) -> Any:
+        """A client for ``service`` in ``region`` (resource policies live per region), cached as
+        ``client`` caches the default region's."""
+        key = f"{service}@{region}"
+        with self._lock:
+            if key not in self._clients:
+                session: Any = self.session
+                made = session.client(service, region_name=region, config=self.config)
+                made.meta.events.register("before-call", _count_call)
+                self._clients[key] = made
+            return self._clients[key]
+
     def fresh(self) -> ClientFactory:
         """Clients of their own, on the same session and credentials. botocore keeps a retry
         budget per client: a batch gives each user's run its own, as a single run has."""

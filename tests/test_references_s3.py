@@ -42,10 +42,14 @@ def test_bucket_policies_in_two_regions_are_indexed_by_principal(sandbox) -> Non
 
     found, refused = bucket_references()
     assert refused == []
-    index = index_by_principal(found)
+    mine = {"arn:aws:s3:::east-data", "arn:aws:s3:::west-data", "arn:aws:s3:::no-policy"}
+    index = index_by_principal([r for r in found if r.resource_arn in mine])
     assert sorted((r.resource_arn, r.region) for r in index[USER]) == [
         ("arn:aws:s3:::east-data", "us-east-1"),
         ("arn:aws:s3:::west-data", "eu-west-1"),
     ]
     assert len(index[OTHER]) == 2
     assert set(index) == {USER, OTHER}
+    # Narrowed to a region, the other region's buckets are not read.
+    west, _ = bucket_references({"eu-west-1"})
+    assert {r.resource_arn for r in west if r.resource_arn in mine} == {"arn:aws:s3:::west-data"}

@@ -1,19 +1,32 @@
-"""One statement of a resource policy that names a principal."""
+"""One statement of a resource policy that names a principal, and what a reader was refused."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
+from tasks.errors import error_code
 from tasks.references.principals import actions, aws_principals, statements
+
+# How each service says the caller may not read something: a finding, not a failure.
+REFUSED_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "AuthorizationError",
+        "UnauthorizedOperation",
+        "Forbidden",
+    }
+)
 
 
 class Reference(BaseModel):
     service: str
     region: str
     resource_arn: str
-    statement: str  # its Sid, or its index when it has none
+    statement: str  # its Sid, or its index when it has none (a KMS grant: its grant id)
     effect: str
     actions: list[str]
     principal: str
@@ -38,11 +51,21 @@ def references_in(
 
 
 class NotScanned(BaseModel):
-    """A resource whose policy the engine was refused: reported, so a reader knows the gap."""
+    """A resource (or a whole service in a region) whose policy the engine was refused:
+    reported, so a reader knows the gap."""
 
     service: str
     resource_arn: str
     reason: str
+    region: str | None = None
+
+
+def refused(error: ClientError) -> bool:
+    return error_code(error) in REFUSED_CODES
+
+
+# What a reader returns: the statements naming principals, and what it could not read.
+Read = tuple[list[Reference], list[NotScanned]]
 
 
 def index_by_principal(found: list[Reference]) -> dict[str, list[Reference]]:

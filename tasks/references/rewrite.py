@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Any
 
 from tasks.references.principals import aws_principals, statements
@@ -37,3 +38,16 @@ def without_principal(document: dict[str, Any], names: set[str]) -> dict[str, An
     result = copy.deepcopy(document)
     result["Statement"] = kept
     return result
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """A policy as it was read and as it is written back."""
+
+    old: dict[str, Any]
+    new: dict[str, Any]
+
+
+def rewritten(document: dict[str, Any], names: set[str]) -> Rewrite | None:
+    new = without_principal(document, names)
+    return None if new is None else Rewrite(old=document, new=new)

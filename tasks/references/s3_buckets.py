@@ -1,4 +1,5 @@
-"""S3 bucket policies that name principals (bucket listing is global; each bucket has a region)."""
+"""S3 bucket policies that name principals (bucket listing is global; each bucket has a region),
+and taking principals out of one."""
 
 from __future__ import annotations
 
@@ -7,30 +8,73 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from tasks.aws import current_factory
-from tasks.references.found import NotScanned, Reference, references_in
+from tasks.errors import error_code
+from tasks.references.clients import global_client, regional_client
+from tasks.references.found import NotScanned, Read, Reference, references_in, refused
+from tasks.references.rewrite import Rewrite, rewritten
 
-PERMISSIONS = ("s3:ListAllMyBuckets", "s3:GetBucketLocation", "s3:GetBucketPolicy")
+PERMISSIONS = (
+    "s3:ListAllMyBuckets",
+    "s3:GetBucketLocation",
+    "s3:GetBucketPolicy",
+    "s3:PutBucketPolicy",
+    "s3:DeleteBucketPolicy",
+)
 
 
-def bucket_references() -> tuple[list[Reference], list[NotScanned]]:
-    client: Any = current_factory().client("s3")
+def _region(client: Any, bucket: dict[str, Any]) -> str:
+    # ListBuckets names each bucket's region in AWS today; GetBucketLocation where it does not.
+    region = bucket.get("BucketRegion")
+    if region is None:
+        region = client.get_bucket_location(Bucket=bucket["Name"])["LocationConstraint"]
+    return str(region or "us-east-1")
+
+
+def bucket_references(regions: set[str] | None = None) -> Read:
+    """Every bucket's policy, or only those of buckets in ``regions``."""
+    client = global_client("s3")
     found: list[Reference] = []
-    refused: list[NotScanned] = []
+    not_scanned: list[NotScanned] = []
     for page in client.get_paginator("list_buckets").paginate():
         for bucket in page.get("Buckets", []):
             name = bucket["Name"]
             arn = f"arn:aws:s3:::{name}"
+            region: str | None = None
             try:
-                region = client.get_bucket_location(Bucket=name)["LocationConstraint"]
-                policy = client.get_bucket_policy(Bucket=name)["Policy"]
-            except ClientError as error:
-                code = error.response["Error"]["Code"]
-                if code == "NoSuchBucketPolicy":
+                region = _region(client, bucket)
+                if regions is not None and region not in regions:
                     continue
-                if code == "AccessDenied":
-                    refused.append(NotScanned(service="s3", resource_arn=arn, reason=code))
+                policy = regional_client("s3", region).get_bucket_policy(Bucket=name)["Policy"]
+            except ClientError as error:
+                if error_code(error) == "NoSuchBucketPolicy":
+                    continue
+                if refused(error):
+                    reason = str(error_code(error))
+                    not_scanned.append(
+                        NotScanned(service="s3", resource_arn=arn, reason=reason, region=region)
+                    )
                     continue
                 raise
-            found += references_in("s3", region or "us-east-1", arn, json.loads(policy))
-    return found, refused
+            found += references_in("s3", region, arn, json.loads(policy))
+    return found, not_scanned
+
+
+def clean_bucket(bucket_arn: str, names: set[str]) -> Rewrite | None:
+    name = bucket_arn.split(":::", 1)[1]
+    region = _region(global_client("s3"), {"Name": name})
+    client = regional_client("s3", region)
+    try:
+        old: dict[str, Any] = json.loads(client.get_bucket_policy(Bucket=name)["Policy"])
+    except ClientError as error:
+        if error_code(error) == "NoSuchBucketPolicy":
+            return None
+        raise
+    change = rewritten(old, names)
+    if change is None:
+        return None
+    if change.new["Statement"]:
+        client.put_bucket_policy(Bucket=name, Policy=json.dumps(change.new))
+    else:
+        # S3 refuses a policy without statements: the policy goes instead.
+        client.delete_bucket_policy(Bucket=name)
+    return change

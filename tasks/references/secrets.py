@@ -1,24 +1,61 @@
-"""Secrets Manager resource policies that name principals, in one region."""
+"""Secrets Manager resource policies that name principals, in one region, and taking principals
+out of one. Only policies are read: never a secret's value."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from tasks.aws import current_factory
-from tasks.references.found import Reference, references_in
+from botocore.exceptions import ClientError
 
-PERMISSIONS = ("secretsmanager:ListSecrets", "secretsmanager:GetResourcePolicy")
+from tasks.errors import error_code
+from tasks.references.clients import region_of, regional_client
+from tasks.references.found import NotScanned, Read, Reference, references_in, refused
+from tasks.references.rewrite import Rewrite, rewritten
+
+PERMISSIONS = (
+    "secretsmanager:ListSecrets",
+    "secretsmanager:GetResourcePolicy",
+    "secretsmanager:PutResourcePolicy",
+    "secretsmanager:DeleteResourcePolicy",
+)
 
 
-def secret_references(region: str) -> list[Reference]:
-    factory = current_factory()
-    session: Any = factory.session
-    client = session.client("secretsmanager", region_name=region, config=factory.config)
+def secret_references(region: str) -> Read:
+    client = regional_client("secretsmanager", region)
     found: list[Reference] = []
+    not_scanned: list[NotScanned] = []
     for page in client.get_paginator("list_secrets").paginate():
         for secret in page.get("SecretList", []):
-            policy = client.get_resource_policy(SecretId=secret["ARN"]).get("ResourcePolicy")
+            arn = secret["ARN"]
+            try:
+                policy = client.get_resource_policy(SecretId=arn).get("ResourcePolicy")
+            except ClientError as error:
+                if not refused(error):
+                    raise
+                reason = str(error_code(error))
+                not_scanned.append(
+                    NotScanned(
+                        service="secretsmanager", resource_arn=arn, reason=reason, region=region
+                    )
+                )
+                continue
             if policy:
-                found += references_in("secretsmanager", region, secret["ARN"], json.loads(policy))
-    return found
+                found += references_in("secretsmanager", region, arn, json.loads(policy))
+    return found, not_scanned
+
+
+def clean_secret(secret_arn: str, names: set[str]) -> Rewrite | None:
+    client = regional_client("secretsmanager", region_of(secret_arn))
+    policy = client.get_resource_policy(SecretId=secret_arn).get("ResourcePolicy")
+    if not policy:
+        return None
+    old: dict[str, Any] = json.loads(policy)
+    change = rewritten(old, names)
+    if change is None:
+        return None
+    if change.new["Statement"]:
+        client.put_resource_policy(SecretId=secret_arn, ResourcePolicy=json.dumps(change.new))
+    else:
+        client.delete_resource_policy(SecretId=secret_arn)
+    return change

@@ -5,19 +5,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tasks.aws import current_factory
-from tasks.references.found import Reference, references_in
+from tasks.references.clients import regional_client
+from tasks.references.found import Read, Reference, references_in
 
 PERMISSIONS = ("sqs:ListQueues", "sqs:GetQueueAttributes")
 
 
 def sqs_client(region: str) -> Any:
-    factory = current_factory()
-    session: Any = factory.session
-    return session.client("sqs", region_name=region, config=factory.config)
+    return regional_client("sqs", region)
 
 
-def queue_references(region: str) -> list[Reference]:
+def queue_references(region: str) -> Read:
     client = sqs_client(region)
     found: list[Reference] = []
     for page in client.get_paginator("list_queues").paginate():
@@ -28,4 +26,4 @@ def queue_references(region: str) -> list[Reference]:
             if "Policy" in attributes:
                 document = json.loads(attributes["Policy"])
                 found += references_in("sqs", region, attributes["QueueArn"], document)
-    return found
+    return found, []
