@@ -14,7 +14,16 @@ from typing import Annotated
 
 import typer
 
-from cli import batch_cli, config_cli, deactivation_cli, rename_cli, render, runs_cli, webhook_cli
+from cli import (
+    batch_cli,
+    config_cli,
+    deactivation_cli,
+    references_cli,
+    rename_cli,
+    render,
+    runs_cli,
+    webhook_cli,
+)
 from cli.audit_cli import audit_app
 from cli.errors import (
     JsonOption,
@@ -82,7 +91,8 @@ def plan(
     profile: ProfileOption = None,
     region: RegionOption = None,
 ) -> None:
-    """Show what offboarding USER would remove. Makes no mutating call."""
+    """Show what offboarding USER would remove, and the resource policies naming the user
+    (deleting it leaves them dangling). Makes no mutating call."""
     from flows.saved_plan import save_plan, take_plan
 
     as_json = wants_json(output, as_json)
@@ -90,19 +100,23 @@ def plan(
     if out is not None:
         saved = save_plan(out, taken)
         typer.echo(f"offboard: plan saved to {out} (sha256 {saved.digest})", err=True)
-    summary, inventory = taken.user, taken.inventory
+    summary, inventory, references = taken.user, taken.inventory, taken.references
     if as_json:
         typer.echo(
             json.dumps(
                 {
                     "user": summary.model_dump(mode="json"),
                     "inventory": inventory.model_dump(mode="json"),
+                    "references": references.model_dump(mode="json"),
                 },
                 indent=2,
             )
         )
         return
     render.console.print(render.plan_table(summary, inventory))
+    references_cli.print_references(
+        "Resource policies naming the user", references.found, references.not_scanned
+    )
 
 
 @app.command()
@@ -207,7 +221,8 @@ def review(
     profile: ProfileOption = None,
     region: RegionOption = None,
 ) -> None:
-    """Review USER's recent access: last activity per service, per access key, password."""
+    """Review USER's recent access: last activity per service, per access key, password; and
+    the resource policies that name the user."""
     from tasks.inventory import take_inventory
     from tasks.review import review_access
 
@@ -217,10 +232,18 @@ def review(
     validate_user_name(user)
     summary = resolve_user(user)
     found = review_access.fn(summary, take_inventory.fn(user))
+    from tasks.references.scan import scan_references
+    from tasks.user_references import UserReferences
+
+    references = UserReferences.of(scan_references.fn(), summary.arn, summary.user_id)
     if as_json:
-        emit_json(found)
+        data = {**found.model_dump(mode="json"), "references": references.model_dump(mode="json")}
+        typer.echo(json.dumps(data, indent=2))
     else:
         render.print_review(found)
+        references_cli.print_references(
+            "Resource policies naming the user", references.found, references.not_scanned
+        )
 
 
 @app.command()
@@ -363,6 +386,7 @@ batch_cli.register(app)
 runs_cli.register(app)
 webhook_cli.register(app)
 rename_cli.register(app)
+references_cli.register(app)
 app.add_typer(config_cli.config_app, name="config")
 app.add_typer(server_app, name="server")
 add_help(app)

@@ -21,7 +21,9 @@ from tasks.identity import caller_identity
 from tasks.inventory import take_inventory
 from tasks.models import UserInventory, UserSummary, validate_user_name
 from tasks.plan_file import SavedPlan, load_plan, new_plan, write_plan
+from tasks.references.scan import scan_references
 from tasks.user import find_user
+from tasks.user_references import UserReferences
 
 
 class RefusedError(OffboardError):
@@ -32,10 +34,13 @@ class TakenPlan(Frozen):
     user: UserSummary
     inventory: UserInventory
     actor: str
+    # The resource policies naming the user, in every region and service the settings allow.
+    references: UserReferences
 
 
 def take_plan(user_name: str) -> TakenPlan:
-    """The user and its inventory, refused by the same check as a run. No mutating call."""
+    """The user, its inventory and the resource policies naming it, refused by the same check
+    as a run. No mutating call."""
     validate_user_name(user_name)
     caller = caller_identity.fn()
     user = find_user.fn(user_name)
@@ -43,7 +48,9 @@ def take_plan(user_name: str) -> TakenPlan:
     if refused is not None:
         raise RefusedError(refused.message)
     assert user is not None  # refusal() answers for an unknown user
-    return TakenPlan(user=user, inventory=take_inventory.fn(user_name), actor=caller.arn)
+    inventory = take_inventory.fn(user_name)
+    references = UserReferences.of(scan_references.fn(), user.arn, user.user_id)
+    return TakenPlan(user=user, inventory=inventory, actor=caller.arn, references=references)
 
 
 def save_plan(path: Path, taken: TakenPlan) -> SavedPlan:
