@@ -166,8 +166,11 @@ def _scan_accounts(
     """One reference scan per account (what the guards read), looked up by each of its users."""
     scans: dict[str | None, ReferenceScan | StepFailure | None] = {}
     for account_id in dict.fromkeys(planned.account_id for planned in users):
-        with in_account(account_id, run_id):
-            scans[account_id] = scan_for_guards()
+        try:
+            with in_account(account_id, run_id):
+                scans[account_id] = scan_for_guards()
+        except Exception as exc:  # the account's users hold on it, the others go on
+            scans[account_id] = StepFailure.from_exception("references", exc)
     return scans
 
 

@@ -172,3 +172,38 @@ def test_sole_administration_reads_wildcards_unique_ids_and_ignores_deny_and_oth
     assert sole_admin_keys(decrypting, account, user) == ["k1"]
     s3 = _ref(user[0], ["*"]).model_copy(update={"service": "s3"})
     assert sole_admin_keys([s3], account, user) == []
+
+
+def test_a_batch_of_20_users_scans_each_region_and_service_once(sandbox, iam, user_name):
+    """One KMS scan for the whole batch: ListKeys once per region, each key's policy once; the
+    user alone administering a key is held, the other 19 are deleted."""
+    from flows.batch_models import BatchSelection, BatchTarget
+    from flows.offboard_batch import run_batch
+
+    names = [f"{user_name[:40]}-{i}" for i in range(20)]
+    users = [make_user(iam, name) for name in names]
+    key = make_key(sandbox, "eu-west-1", statement("Admin", [users[0]["Arn"]], "kms:*"))
+    keys = {
+        region: len(sandbox.client("kms", region_name=region).list_keys()["Keys"])
+        for region in REGIONS
+    }
+    mark = sandbox.requests.mark()
+
+    with engine_settings(iam_calls_per_second="0"):
+        report = run_batch(
+            BatchSelection(users=tuple(BatchTarget(user_name=n) for n in names)), reason="left"
+        )
+
+    calls = [c for c in sandbox.requests.since(mark) if c.service == "kms"]
+    listed = sorted(c.region or "-" for c in calls if c.action == "ListKeys")
+    assert listed == sorted(REGIONS)
+    for region in REGIONS:
+        read = [c for c in calls if c.action == "GetKeyPolicy" and c.region == region]
+        assert len(read) == keys[region], region
+    assert {c.action for c in calls} == {"ListKeys", "GetKeyPolicy"}
+    outcomes = {u.report.user_name: u.report.outcome for u in report.users}
+    assert outcomes.pop(names[0]) == Outcome.held_kms_sole_admin
+    assert set(outcomes.values()) == {Outcome.deleted}
+    held = next(u.report for u in report.users if u.report.user_name == names[0])
+    assert held.failure is not None and key in held.failure.message
+    assert iam.get_user(UserName=names[0])["User"]["UserName"] == names[0]
