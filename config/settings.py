@@ -59,8 +59,12 @@ REFERENCE_SERVICES = (
     "iam",
     "s3",
     "kms",
+    "kms-grants",
     "sqs",
+    "sns",
     "secretsmanager",
+    "lambda",
+    "ecr",
 )
 REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")
 

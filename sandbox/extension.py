@@ -8,7 +8,11 @@ refuses while policies remain. :func:`install` patches moto in place (idempotent
 * service last-accessed reports with a polled job lifecycle (:mod:`sandbox.last_accessed`),
   fed by what users do with their own access keys (:mod:`sandbox.access_activity`);
 * a ``DeleteUser`` that answers ``DeleteConflict`` while anything is attached
-  (:mod:`sandbox.strict_delete`);
+  (:mod:`sandbox.strict_delete`), after which resource policies that named the user show its
+  unique id (:mod:`sandbox.deleted_principals`);
+* user ids shaped as AWS's (``AIDA...``, :mod:`sandbox.user_ids`);
+* Lambda function policies with principals shaped as AWS writes them
+  (:mod:`sandbox.lambda_principals`);
 * an ``UpdateUser`` that keeps the user's tags and sandbox state under the new name or path
   (:mod:`sandbox.rename`);
 * time conditions (``DateGreaterThan`` ... on ``aws:CurrentTime``) honoured when IAM
@@ -32,6 +36,7 @@ from moto.iam.responses import IamResponse
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
 from sandbox.access_activity import record_password_use, record_service_access
+from sandbox.deleted_principals import wrap_delete_user as show_unique_id_after_delete
 from sandbox.faults import (
     clear_faults,
     inject_fault,
@@ -39,6 +44,7 @@ from sandbox.faults import (
     injected_fault_counts,
     pending_faults,
 )
+from sandbox.lambda_principals import install_lambda_principals
 from sandbox.last_accessed import IAM_ACTIONS as LAST_ACCESSED_ACTIONS
 from sandbox.last_accessed import (
     fail_next_last_accessed_jobs,
@@ -67,6 +73,7 @@ from sandbox.service_credentials import (
     service_credentials,
 )
 from sandbox.strict_delete import delete_conflict, wrap_delete_user
+from sandbox.user_ids import wrap_create_user as aws_shaped_user_id
 
 __all__ = [
     "MAX_CREDENTIALS_PER_SERVICE",
@@ -105,9 +112,14 @@ def install() -> None:
         for actions in (CREDENTIAL_ACTIONS, BOUNDARY_ACTIONS, LAST_ACCESSED_ACTIONS):
             for name, action in actions.items():
                 setattr(IamResponse, name, action)
-        IamResponse.create_user = wrap_create_user(IamResponse.create_user)  # type: ignore[method-assign]
-        IamResponse.delete_user = wrap_delete_user(IamResponse.delete_user)  # type: ignore[method-assign]
+        IamResponse.create_user = wrap_create_user(  # type: ignore[method-assign]
+            aws_shaped_user_id(IamResponse.create_user)
+        )
+        IamResponse.delete_user = wrap_delete_user(  # type: ignore[method-assign]
+            show_unique_id_after_delete(IamResponse.delete_user)
+        )
         IamResponse.update_user = wrap_update_user(IamResponse.update_user)  # type: ignore[method-assign]
+        install_lambda_principals()
         IAMPolicyStatement.is_action_permitted = wrap_is_action_permitted(  # type: ignore[method-assign]
             IAMPolicyStatement.is_action_permitted
         )

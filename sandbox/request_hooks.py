@@ -25,7 +25,11 @@ from sandbox.latency import delay_request
 from sandbox.request_actions import action_of_request
 from sandbox.request_log import request_log
 
-__all__ = ["wrap_call_action", "wrap_wsgi_call"]
+__all__ = ["IAM_SERVICE_PREFIX", "wrap_call_action", "wrap_wsgi_call"]
+
+# moto's service names that differ from the service prefix of IAM actions (lambda:GetPolicy),
+# so the request log and injected faults name services as policies do.
+IAM_SERVICE_PREFIX = {"awslambda": "lambda"}
 
 
 class _RequestContext:
@@ -151,7 +155,8 @@ def wrap_call_action(original: Callable[[BaseResponse], TYPE_RESPONSE]) -> Calla
 
     @functools.wraps(original)
     def call_action(self: BaseResponse) -> TYPE_RESPONSE:
-        service = self.service_name or ""
+        moto_name = self.service_name or ""
+        service = IAM_SERVICE_PREFIX.get(moto_name, moto_name)
         action = _action_of(self)
         ctx = _current_context()
         if ctx is not None:

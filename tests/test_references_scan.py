@@ -4,13 +4,15 @@ cleaner takes out exactly the user's principals."""
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
+import zipfile
 from typing import Any
 
 import pytest
 
-from config.settings import SettingsError, get_settings
+from config.settings import REFERENCE_SERVICES, SettingsError, get_settings
 from sandbox.extension import clear_faults, inject_fault
 from tasks.errors import InvalidInputError
 from tasks.references.clean import KeyWouldLoseEveryAdministrator, clean_resource
@@ -33,6 +35,13 @@ def _allow(sid: str, principals: list[str] | str, action: str) -> dict[str, Any]
     }
 
 
+def _zipped(source: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("main.py", source)
+    return buffer.getvalue()
+
+
 def _doc(*statements: dict[str, Any]) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": list(statements)}
 
@@ -48,6 +57,16 @@ class Named:
         self.arns: dict[str, list[str]] = {}
         self.documents: dict[str, dict[str, Any]] = {}
         iam = sandbox.client("iam")
+        self.grants: list[str] = []
+        self.kept_grants: list[str] = []
+        lambda_trust = {
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+        self.lambda_role = iam.create_role(
+            RoleName=f"handler-{tag}", AssumeRolePolicyDocument=json.dumps(_doc(lambda_trust))
+        )["Role"]["Arn"]
         assume = {k: v for k, v in _allow("Alice", self.user, "sts:AssumeRole").items()}
         del assume["Resource"]
         trust = _doc(assume)
@@ -89,6 +108,56 @@ class Named:
             secrets.put_resource_policy(SecretId=secret, ResourcePolicy=json.dumps(secret_policy))
             self._add("secretsmanager", secret, secret_policy)
 
+            sns = sandbox.client("sns", region_name=region)
+            topic = sns.create_topic(Name=f"alerts-{tag}")["TopicArn"]
+            topic_policy = _doc(
+                _allow("Owner", ROOT, "SNS:GetTopicAttributes"),
+                _allow("Publishers", [self.user, self.other], "SNS:Publish"),
+            )
+            sns.set_topic_attributes(
+                TopicArn=topic, AttributeName="Policy", AttributeValue=json.dumps(topic_policy)
+            )
+            self._add("sns", topic, topic_policy)
+
+            ecr = sandbox.client("ecr", region_name=region)
+            repository = ecr.create_repository(repositoryName=f"team/app-{tag}")["repository"]
+            pull = {k: v for k, v in _allow("Pull", self.user, "ecr:BatchGetImage").items()}
+            del pull["Resource"]
+            ecr.set_repository_policy(
+                repositoryName=repository["repositoryName"], policyText=json.dumps(_doc(pull))
+            )
+            self._add("ecr", repository["repositoryArn"], _doc(pull))
+
+            lam = sandbox.client("lambda", region_name=region)
+            function = lam.create_function(
+                FunctionName=f"handler-{tag}",
+                Runtime="python3.11",
+                Role=self.lambda_role,
+                Handler="main.handler",
+                Code={"ZipFile": _zipped("def handler(event, context):\n    return 1\n")},
+            )["FunctionArn"]
+            lam.add_permission(
+                FunctionName=function,
+                StatementId="AliceInvokes",
+                Action="lambda:InvokeFunction",
+                Principal=self.user,
+            )
+            lam.add_permission(
+                FunctionName=function,
+                StatementId="AccountInvokes",
+                Action="lambda:InvokeFunction",
+                Principal=ACCOUNT,
+            )
+            self._add(
+                "lambda", function, json.loads(lam.get_policy(FunctionName=function)["Policy"])
+            )
+
+            grant = kms.create_grant(KeyId=key, GranteePrincipal=self.user, Operations=["Decrypt"])
+            self.grants.append(grant["GrantId"])
+            kept = kms.create_grant(KeyId=key, GranteePrincipal=self.other, Operations=["Encrypt"])
+            self.kept_grants.append(kept["GrantId"])
+            self.arns.setdefault("kms-grants", []).append(key)
+
     def _add(self, service: str, arn: str, document: dict[str, Any]) -> None:
         self.arns.setdefault(service, []).append(arn)
         self.documents[arn] = document
@@ -124,24 +193,30 @@ def test_a_user_named_in_five_services_in_two_regions_is_found_at_each_resource(
     scan = scan_references.fn(regions=REGIONS)
     assert scan.account_id == ACCOUNT
     assert scan.regions == sorted(REGIONS)
-    assert scan.services == ["iam", "s3", "kms", "sqs", "secretsmanager"]
+    assert scan.services == list(REFERENCE_SERVICES)
     found = {(r.service, r.resource_arn) for r in scan.naming(named.user)}
     expected = {(service, arn) for service, arns in named.arns.items() for arn in arns}
     assert found == expected
-    by_arn = {r.resource_arn: r for r in scan.naming(named.user)}
-    key = by_arn[named.arns["kms"][1]]
+    by_arn = {(r.service, r.resource_arn): r for r in scan.naming(named.user)}
+    key = by_arn["kms", named.arns["kms"][1]]
     assert (key.region, key.statement, key.effect, key.actions) == (
         "eu-west-1",
         "Use",
         "Allow",
         ["kms:Decrypt"],
     )
-    assert by_arn[named.arns["s3"][1]].region == "eu-west-1"
-    assert by_arn[named.arns["iam"][0]].region == "global"
+    assert by_arn["s3", named.arns["s3"][1]].region == "eu-west-1"
+    assert by_arn["iam", named.arns["iam"][0]].region == "global"
+    grant = by_arn["kms-grants", named.arns["kms"][0]]
+    assert (grant.statement, grant.actions) == (named.grants[0], ["kms:Decrypt"])
+    function = by_arn["lambda", named.arns["lambda"][0]]
+    assert (function.statement, function.actions) == ("AliceInvokes", ["lambda:InvokeFunction"])
     # The colleague is found where named too, and by either identity the user is one lookup.
-    assert {r.resource_arn for r in scan.naming(named.other)} == {
-        *named.arns["s3"],
-        *named.arns["sqs"],
+    assert {(r.service, r.resource_arn) for r in scan.naming(named.other)} == {
+        *(("s3", arn) for arn in named.arns["s3"]),
+        *(("sqs", arn) for arn in named.arns["sqs"]),
+        *(("sns", arn) for arn in named.arns["sns"]),
+        *(("kms-grants", arn) for arn in named.arns["kms"]),
     }
     assert scan.naming(named.user, "AIDANOBODY") == scan.naming(named.user)
     assert scan.not_scanned == []
@@ -150,9 +225,18 @@ def test_a_user_named_in_five_services_in_two_regions_is_found_at_each_resource(
 def test_each_region_and_service_is_listed_once_and_the_calls_are_counted(named: Named) -> None:
     scan = scan_references.fn(regions=REGIONS)
     calls = scan.calls
-    for listing in ("kms:ListKeys", "sqs:ListQueues", "secretsmanager:ListSecrets"):
+    listings = (
+        "sqs:ListQueues",
+        "secretsmanager:ListSecrets",
+        "sns:ListTopics",
+        "lambda:ListFunctions",
+        "ecr:DescribeRepositories",
+    )
+    for listing in listings:
         assert calls[listing] == len(REGIONS), listing
         assert all(scan.calls_by_region[region][listing] == 1 for region in REGIONS)
+    # Key policies and grants are two services, each listing the keys once per region.
+    assert all(scan.calls_by_region[region]["kms:ListKeys"] == 2 for region in REGIONS)
     assert calls["s3:ListBuckets"] == 1
     assert calls["iam:ListRoles"] >= 1
     assert scan.calls_by_region["global"]["s3:ListBuckets"] == 1
@@ -229,11 +313,22 @@ def test_clean_takes_out_only_the_user_and_a_second_clean_writes_nothing(
 ) -> None:
     scan = scan_references.fn(regions=REGIONS)
     targets = sorted({(r.service, r.resource_arn) for r in scan.naming(named.user)})
-    assert len(targets) == 9
+    assert len(targets) == 1 + 8 * len(REGIONS)
     for service, arn in targets:
         cleaned = clean_resource.fn(service, arn, (named.user,))
+        assert cleaned.old_document is not None and cleaned.new_document is not None
+        if service == "kms-grants":
+            ids = [
+                [g["GrantId"] for g in d["Grants"]]
+                for d in (cleaned.old_document, cleaned.new_document)
+            ]
+            index = named.arns["kms"].index(arn)
+            assert ids == [
+                [named.grants[index], named.kept_grants[index]],
+                [named.kept_grants[index]],
+            ]
+            continue
         assert cleaned.old_document == named.documents[arn], arn
-        assert cleaned.new_document is not None
         assert cleaned.new_document["Statement"] == _without(named.user, cleaned.old_document), arn
     after = scan_references.fn(regions=REGIONS)
     assert after.naming(named.user) == []
@@ -242,7 +337,7 @@ def test_clean_takes_out_only_the_user_and_a_second_clean_writes_nothing(
         json.dumps(r.model_dump()) for r in scan.naming(named.other)
     )
     roots = [r for r in after.found if r.principal == ROOT and r.resource_arn in named.all_arns()]
-    assert len(roots) == 2
+    assert len(roots) == 3 * len(REGIONS)
     s3 = sandbox.client("s3")
     bucket = named.arns["s3"][0].split(":::")[1]
     stored = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])

@@ -1,7 +1,3 @@
-"""Resource policies that name an IAM principal: reading them, guarding KMS keys, cleaning them."""
-
-from __future__ import annotations
-
-# The engine policy reads PERMISSIONS per top-level tasks module, and the least-privilege proof
-# requires a flow to call every action in it: the readers' actions join here once a flow scans.
-PERMISSIONS: tuple[str, ...] = ()
+"""Resource policies that name an IAM principal: scanning an account for them (scan.py), guarding
+KMS keys (kms_admins.py) and cleaning them after a deletion (clean.py), a module per service.
+Each module declares its PERMISSIONS; tasks.permissions collects them into the engine policy."""

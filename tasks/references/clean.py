@@ -10,11 +10,15 @@ from prefect import task
 from pydantic import BaseModel, ConfigDict
 
 from tasks.errors import InvalidInputError
+from tasks.references.ecr_repositories import clean_repository
 from tasks.references.iam_roles import clean_role
+from tasks.references.kms_grants import clean_grants
 from tasks.references.kms_keys import KeyWouldLoseEveryAdministrator, clean_key
+from tasks.references.lambda_functions import clean_function
 from tasks.references.rewrite import Rewrite
 from tasks.references.s3_buckets import clean_bucket
 from tasks.references.secrets import clean_secret
+from tasks.references.sns_topics import clean_topic
 from tasks.references.sqs_clean import clean_queue
 from tasks.runtime import retry_options
 
@@ -27,8 +31,12 @@ CLEANERS: dict[str, Callable[[str, set[str]], Rewrite | None]] = {
     "iam": clean_role,
     "s3": clean_bucket,
     "kms": clean_key,
+    "kms-grants": clean_grants,
     "sqs": clean_queue,
+    "sns": clean_topic,
     "secretsmanager": clean_secret,
+    "lambda": clean_function,
+    "ecr": clean_repository,
 }
 
 

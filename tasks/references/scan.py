@@ -24,11 +24,15 @@ from tasks.aws import current_account_id, current_factory
 from tasks.errors import InvalidInputError, error_code
 from tasks.references.calls import counting
 from tasks.references.clients import regional_client
+from tasks.references.ecr_repositories import repository_references
 from tasks.references.found import NotScanned, Read, Reference, refused
 from tasks.references.iam_roles import role_references
+from tasks.references.kms_grants import grant_references
 from tasks.references.kms_keys import key_references
+from tasks.references.lambda_functions import function_references
 from tasks.references.s3_buckets import bucket_references
 from tasks.references.secrets import secret_references
+from tasks.references.sns_topics import topic_references
 from tasks.references.sqs_queues import queue_references
 from tasks.runtime import retry_options
 
@@ -43,8 +47,12 @@ GLOBAL_READERS: dict[str, Callable[[set[str]], Read]] = {
 }
 REGIONAL_READERS: dict[str, Callable[[str], Read]] = {
     "kms": key_references,
+    "kms-grants": grant_references,
     "sqs": queue_references,
+    "sns": topic_references,
     "secretsmanager": secret_references,
+    "lambda": function_references,
+    "ecr": repository_references,
 }
 
 

@@ -1,0 +1,203 @@
+"""The sandbox shows resource policies as AWS does: after DeleteUser a policy names the user's
+unique id instead of its ARN (even once a new user takes the name), and Lambda permissions carry
+principals in AWS's shape. Over HTTP."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+import zipfile
+from typing import Any
+
+from tasks.references.clean import clean_resource
+from tasks.references.scan import scan_references
+
+ACCOUNT = "123456789012"
+OTHER = f"arn:aws:iam::{ACCOUNT}:user/someone-else"
+REGION = "eu-west-1"
+
+
+def _doc(principals: str | list[str], action: str) -> dict[str, Any]:
+    statement = {"Sid": "Named", "Effect": "Allow", "Principal": {"AWS": principals}}
+    return {"Version": "2012-10-17", "Statement": [{**statement, "Action": action}]}
+
+
+def _zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("main.py", "def handler(event, context):\n    return 1\n")
+    return buffer.getvalue()
+
+
+class Policies:
+    """One resource of each kind whose policy names ``arn`` (shared with OTHER where it can)."""
+
+    def __init__(self, sandbox: Any, arn: str) -> None:
+        tag = uuid.uuid4().hex[:8]
+        self.tag = tag
+        both = [arn, OTHER]
+        self.iam = sandbox.client("iam")
+        self.role = f"trusting-{tag}"
+        self.iam.create_role(
+            RoleName=self.role, AssumeRolePolicyDocument=json.dumps(_doc(arn, "sts:AssumeRole"))
+        )
+        self.s3 = sandbox.client("s3", region_name=REGION)
+        self.bucket = f"shared-{tag}"
+        self.s3.create_bucket(
+            Bucket=self.bucket, CreateBucketConfiguration={"LocationConstraint": REGION}
+        )
+        bucket_policy = _doc(both, "s3:GetObject")
+        bucket_policy["Statement"][0]["Resource"] = f"arn:aws:s3:::{self.bucket}/*"
+        self.s3.put_bucket_policy(Bucket=self.bucket, Policy=json.dumps(bucket_policy))
+        self.kms = sandbox.client("kms", region_name=REGION)
+        root = {
+            "Sid": "Root",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        }
+        key_policy = _doc(arn, "kms:Decrypt")
+        key_policy["Statement"].insert(0, root)
+        self.key = self.kms.create_key(Policy=json.dumps(key_policy))["KeyMetadata"]["Arn"]
+        self.sqs = sandbox.client("sqs", region_name=REGION)
+        self.queue = self.sqs.create_queue(QueueName=f"jobs-{tag}")["QueueUrl"]
+        self.sqs.set_queue_attributes(
+            QueueUrl=self.queue, Attributes={"Policy": json.dumps(_doc(both, "sqs:SendMessage"))}
+        )
+        self.sns = sandbox.client("sns", region_name=REGION)
+        self.topic = self.sns.create_topic(Name=f"alerts-{tag}")["TopicArn"]
+        self.sns.set_topic_attributes(
+            TopicArn=self.topic,
+            AttributeName="Policy",
+            AttributeValue=json.dumps(_doc(arn, "SNS:Publish")),
+        )
+        self.secrets = sandbox.client("secretsmanager", region_name=REGION)
+        self.secret = self.secrets.create_secret(Name=f"db-{tag}", SecretString="hidden")["ARN"]
+        self.secrets.put_resource_policy(
+            SecretId=self.secret,
+            ResourcePolicy=json.dumps(_doc(arn, "secretsmanager:GetSecretValue")),
+        )
+        self.ecr = sandbox.client("ecr", region_name=REGION)
+        self.repository = f"team/app-{tag}"
+        self.ecr.create_repository(repositoryName=self.repository)
+        self.ecr.set_repository_policy(
+            repositoryName=self.repository, policyText=json.dumps(_doc(arn, "ecr:BatchGetImage"))
+        )
+        self.lam = sandbox.client("lambda", region_name=REGION)
+        lambda_trust = _doc("*", "sts:AssumeRole")
+        lambda_trust["Statement"][0]["Principal"] = {"Service": "lambda.amazonaws.com"}
+        role_arn = self.iam.create_role(
+            RoleName=f"exec-{tag}", AssumeRolePolicyDocument=json.dumps(lambda_trust)
+        )["Role"]["Arn"]
+        self.function = self.lam.create_function(
+            FunctionName=f"fn-{tag}",
+            Runtime="python3.11",
+            Role=role_arn,
+            Handler="main.handler",
+            Code={"ZipFile": _zip()},
+        )["FunctionArn"]
+        self.lam.add_permission(
+            FunctionName=self.function,
+            StatementId="Named",
+            Action="lambda:InvokeFunction",
+            Principal=arn,
+        )
+
+    def principals(self) -> dict[str, Any]:
+        """Each kind's named principals, as its own API returns them now."""
+        role = self.iam.get_role(RoleName=self.role)["Role"]["AssumeRolePolicyDocument"]
+        documents = {
+            "iam": role,
+            "s3": json.loads(self.s3.get_bucket_policy(Bucket=self.bucket)["Policy"]),
+            "kms": json.loads(
+                self.kms.get_key_policy(KeyId=self.key, PolicyName="default")["Policy"]
+            ),
+            "sqs": json.loads(
+                self.sqs.get_queue_attributes(QueueUrl=self.queue, AttributeNames=["Policy"])[
+                    "Attributes"
+                ]["Policy"]
+            ),
+            "sns": json.loads(
+                self.sns.get_topic_attributes(TopicArn=self.topic)["Attributes"]["Policy"]
+            ),
+            "secretsmanager": json.loads(
+                self.secrets.get_resource_policy(SecretId=self.secret)["ResourcePolicy"]
+            ),
+            "ecr": json.loads(
+                self.ecr.get_repository_policy(repositoryName=self.repository)["policyText"]
+            ),
+            "lambda": json.loads(self.lam.get_policy(FunctionName=self.function)["Policy"]),
+        }
+        return {
+            kind: [s["Principal"]["AWS"] for s in document["Statement"] if s.get("Sid") == "Named"]
+            for kind, document in documents.items()
+        }
+
+
+def test_after_delete_user_every_resource_policy_names_the_unique_id(
+    sandbox: Any, iam: Any, user_name: str
+) -> None:
+    user = iam.create_user(UserName=user_name)["User"]
+    arn, unique_id = user["Arn"], user["UserId"]
+    assert unique_id.startswith("AIDA")
+    policies = Policies(sandbox, arn)
+    shared = {"s3", "sqs"}
+    before = policies.principals()
+    assert before == {kind: [[arn, OTHER] if kind in shared else arn] for kind in before}
+
+    iam.delete_user(UserName=user_name)
+    after = policies.principals()
+    assert after == {kind: [[unique_id, OTHER] if kind in shared else unique_id] for kind in after}
+    # The key's other statement is as it was.
+    key_policy = json.loads(
+        policies.kms.get_key_policy(KeyId=policies.key, PolicyName="default")["Policy"]
+    )
+    assert key_policy["Statement"][0]["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
+
+    # A new user of the same name is not the one the policies name.
+    iam.create_user(UserName=user_name)
+    assert policies.principals() == after
+
+
+def test_a_deleted_users_references_are_found_and_cleaned_by_unique_id(
+    sandbox: Any, iam: Any, user_name: str
+) -> None:
+    user = iam.create_user(UserName=user_name)["User"]
+    policies = Policies(sandbox, user["Arn"])
+    iam.delete_user(UserName=user_name)
+    scan = scan_references.fn(regions=(REGION,))
+    named = scan.naming(user["Arn"], user["UserId"])
+    assert {r.principal for r in named} == {user["UserId"]}
+    assert len({(r.service, r.resource_arn) for r in named}) == 8
+    for reference in named:
+        cleaned = clean_resource.fn(
+            reference.service, reference.resource_arn, (user["Arn"], user["UserId"])
+        )
+        assert cleaned.old_document is not None, reference
+    assert scan_references.fn(regions=(REGION,)).naming(user["Arn"], user["UserId"]) == []
+    bucket = json.loads(policies.s3.get_bucket_policy(Bucket=policies.bucket)["Policy"])
+    assert bucket["Statement"][0]["Principal"] == {"AWS": [OTHER]}
+
+
+def test_lambda_permissions_carry_principals_as_aws_writes_them(sandbox: Any, iam: Any) -> None:
+    arn = f"arn:aws:iam::{ACCOUNT}:user/invoker-{uuid.uuid4().hex[:8]}"
+    policies = Policies(sandbox, arn)
+    lam = policies.lam
+    for sid, principal in (("Account", ACCOUNT), ("Service", "s3.amazonaws.com"), ("Anyone", "*")):
+        lam.add_permission(
+            FunctionName=policies.function,
+            StatementId=sid,
+            Action="lambda:InvokeFunction",
+            Principal=principal,
+        )
+    statements = json.loads(lam.get_policy(FunctionName=policies.function)["Policy"])["Statement"]
+    assert {s["Sid"]: s["Principal"] for s in statements} == {
+        "Named": {"AWS": arn},
+        "Account": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+        "Service": {"Service": "s3.amazonaws.com"},
+        "Anyone": "*",
+    }
+    # The request log names Lambda's calls as IAM actions do (lambda:GetPolicy).
+    assert sandbox.requests.count("GetPolicy", service="lambda") >= 1
