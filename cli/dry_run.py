@@ -17,20 +17,46 @@ if TYPE_CHECKING:
 
 
 def dry_run(
-    user: str, overrides: Iterable[str] = (), reason: str | None = None
+    user: str,
+    overrides: Iterable[str] = (),
+    reason: str | None = None,
+    scan_everything: bool = True,
 ) -> OffboardingReport:
-    """The run's dry run (no mutating call, no audit record, no Prefect server); a refused
-    user (unknown, protected) exits 2 here with the run's own message."""
+    """The run's dry run (no mutating call, no audit record, no Prefect server), its reference
+    scan of every service the settings allow; a refused user (unknown, protected) exits 2
+    here with the run's own message."""
     from flows.offboarding import OffboardRequest, offboard_one
     from flows.report import Category
 
     validate_user_name(user)
     report = offboard_one(
-        OffboardRequest(user_name=user, dry_run=True, overrides=frozenset(overrides), reason=reason)
+        OffboardRequest(
+            user_name=user,
+            dry_run=True,
+            overrides=frozenset(overrides),
+            reason=reason,
+            scan_everything=scan_everything,
+        )
     )
     if report.category is Category.refused:
         raise fail(report.failure.message if report.failure else str(report.outcome), 2)
     return report
+
+
+def show_plan(report: OffboardingReport) -> None:
+    """The plan table, then the resource policies naming the user."""
+
+    assert report.user is not None and report.inventory is not None
+    render.console.print(render.plan_table(report.user, report.inventory))
+    show_references(report)
+
+
+def show_references(report: OffboardingReport) -> None:
+    from cli.references_cli import print_references
+
+    found = report.references
+    if found is not None:
+        print_references("Resource policies naming the user", found.found, found.not_scanned)
 
 
 def show_hold(report: OffboardingReport, deactivates: bool = False) -> None:
@@ -53,8 +79,7 @@ def confirm_run(user: str, overrides: Iterable[str], reason: str | None) -> None
     """Show what the run will do and ask; a held user is asked about what the run will do
     instead of deleting (deactivate it, or nothing)."""
     report = dry_run(user, overrides, reason)
-    assert report.user is not None and report.inventory is not None
-    render.console.print(render.plan_table(report.user, report.inventory))
+    show_plan(report)
     if report.category.value != "held":
         confirm_or_exit(f"Delete IAM user {user} and everything attached to it?")
         return

@@ -10,11 +10,21 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from pydantic import BaseModel
 
-from cli import batch_cli, config_cli, deactivation_cli, rename_cli, render, runs_cli, webhook_cli
+from cli import (
+    batch_cli,
+    config_cli,
+    deactivation_cli,
+    references_cli,
+    rename_cli,
+    render,
+    runs_cli,
+    webhook_cli,
+)
 from cli.audit_cli import audit_app
 from cli.errors import (
     JsonOption,
@@ -81,12 +91,13 @@ def plan(
     profile: ProfileOption = None,
     region: RegionOption = None,
 ) -> None:
-    """Show what offboarding USER would remove: the run's own dry run. Makes no mutating call.
+    """Show what offboarding USER would remove, and the resource policies naming the user
+    (deleting it leaves them dangling): the run's own dry run. Makes no mutating call.
 
     Exit codes: 0 the run would delete, 2 refused (bad input, unknown or protected user, as
     `run` refuses), 3 a guard would hold the run (the message names it and its override).
     """
-    from cli.dry_run import dry_run, show_hold
+    from cli.dry_run import dry_run, show_hold, show_plan
     from flows.saved_plan import save_plan
 
     as_json = wants_json(output, as_json)
@@ -104,14 +115,19 @@ def plan(
                     "inventory": inventory.model_dump(mode="json"),
                     "outcome": str(report.outcome),
                     "hold": report.failure.model_dump(mode="json") if report.failure else None,
+                    "references": _json_or_none(report.references),
                 },
                 indent=2,
             )
         )
     else:
-        render.console.print(render.plan_table(summary, inventory))
+        show_plan(report)
         show_hold(report)
     raise typer.Exit(report.exit_code)
+
+
+def _json_or_none(model: BaseModel | None) -> Any:
+    return model.model_dump(mode="json") if model is not None else None
 
 
 @app.command()
@@ -218,19 +234,25 @@ def review(
     profile: ProfileOption = None,
     region: RegionOption = None,
 ) -> None:
-    """Review USER's recent access: last activity per service, per access key, password.
+    """Review USER's recent access: last activity per service, per access key, password; and
+    the resource policies that name the user.
 
     The run's own dry run reviews it: exit codes as `plan` (2 refused, 3 a guard would hold).
     """
-    from cli.dry_run import dry_run, show_hold
+    from cli.dry_run import dry_run, show_hold, show_references
 
     as_json = wants_json(output, as_json)
     report = dry_run(user)
     assert report.review is not None
     if as_json:
-        emit_json(report.review)
+        data = {
+            **report.review.model_dump(mode="json"),
+            "references": _json_or_none(report.references),
+        }
+        typer.echo(json.dumps(data, indent=2))
     else:
         render.print_review(report.review)
+        show_references(report)
         show_hold(report)
     raise typer.Exit(report.exit_code)
 
@@ -375,6 +397,7 @@ batch_cli.register(app)
 runs_cli.register(app)
 webhook_cli.register(app)
 rename_cli.register(app)
+references_cli.register(app)
 app.add_typer(config_cli.config_app, name="config")
 app.add_typer(server_app, name="server")
 add_help(app)

@@ -91,6 +91,6 @@ OverrideOption = Annotated[
         metavar="GUARD",
         show_default=False,
         help="Go ahead although this guard holds the user (repeatable; needs --reason; "
-        "audited). Guards: activity.",
+        "audited). Guards: activity, kms-sole-admin.",
     ),
 ]

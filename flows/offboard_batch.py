@@ -39,11 +39,13 @@ from flows.batch_progress import progress_listener as _progress
 from flows.batch_summary import summary_markdown as _summary_markdown
 from flows.fan_out import fan_out
 from flows.offboarding import OffboardRequest, fall_back_after_error, offboard_one
-from flows.report import OffboardingReport, state_exception
+from flows.reference_scan import scan_for_guards
+from flows.report import OffboardingReport, StepFailure, state_exception
 from tasks.accounts import in_account
 from tasks.aws import own_clients
 from tasks.errors import retry_transient
 from tasks.rate_limit import iam_rate_limit
+from tasks.references.scan import ReferenceScan
 
 log = structlog.get_logger("offboard.flow")
 FLOW_NAME = "offboard-batch"
@@ -65,7 +67,12 @@ def offboard_user_task(request: OffboardRequest) -> OffboardingReport:
 
 
 def _run_user(
-    planned: PlannedUser, dry_run: bool, reason: str | None, ticket: str | None, run_id: str | None
+    planned: PlannedUser,
+    dry_run: bool,
+    reason: str | None,
+    ticket: str | None,
+    run_id: str | None,
+    references: ReferenceScan | StepFailure | None = None,
 ) -> BatchUser:
     request = OffboardRequest(
         user_name=planned.user.user_name,
@@ -73,6 +80,7 @@ def _run_user(
         dry_run=dry_run,
         reason=reason,
         ticket=ticket,
+        references=references,
     )
     # Clients of the user's own keep one user's retries from using up the others' budget.
     with in_account(planned.account_id, run_id), own_clients():
@@ -131,9 +139,12 @@ def _plan_and_run(
     listener = _progress.get()
     if listener is not None:
         listener.planned(plan)
+    scans = _scan_accounts(plan.users, run_id)
     users = fan_out(
         plan.users,
-        lambda planned: _run_user(planned, dry_run, reason, ticket, run_id),
+        lambda planned: _run_user(
+            planned, dry_run, reason, ticket, run_id, scans.get(planned.account_id)
+        ),
         listener.finished if listener is not None else None,
     )
     report = _report(selection, plan, tuple(users), dry_run, reason, ticket, run_id, started)
@@ -174,6 +185,20 @@ def _report(
         started_at=started,
         finished_at=datetime.now(UTC),
     )
+
+
+def _scan_accounts(
+    users: tuple[PlannedUser, ...], run_id: str | None
+) -> dict[str | None, ReferenceScan | StepFailure | None]:
+    """One reference scan per account (what the guards read), looked up by each of its users."""
+    scans: dict[str | None, ReferenceScan | StepFailure | None] = {}
+    for account_id in dict.fromkeys(planned.account_id for planned in users):
+        try:
+            with in_account(account_id, run_id):
+                scans[account_id] = scan_for_guards()
+        except Exception as exc:  # the account's users hold on it, the others go on
+            scans[account_id] = StepFailure.from_exception("references", exc)
+    return scans
 
 
 def _audit_refusal(

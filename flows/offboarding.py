@@ -14,6 +14,8 @@ import structlog
 from flows.deactivation import apply_deactivation
 from flows.deletion import run_deletion
 from flows.guards import GuardInput, GuardsPassed, Held, ask_guards, check_overrides
+from flows.guards.kms import REFERENCES
+from flows.reference_scan import scan_for_guards
 from flows.report import FailureKind, OffboardingReport, Outcome, StepFailure
 from flows.report_artifact import publish_report
 from flows.run_context import RunContext, current_run_id, run_context
@@ -33,8 +35,10 @@ from tasks.frozen import Frozen
 from tasks.inventory import take_inventory
 from tasks.models import UserInventory, UserName, UserSummary
 from tasks.plan_file import SavedPlan
+from tasks.references.scan import ReferenceScan
 from tasks.review import review_access
 from tasks.snapshot import SnapshotRef, take_snapshot
+from tasks.user_references import UserReferences
 
 log = structlog.get_logger("offboard.flow")
 FLOW_NAME = "offboard-user"
@@ -54,6 +58,11 @@ class OffboardRequest(Frozen):
     # A saved plan: refused before any mutating call if IAM changed since, unless replan.
     plan: SavedPlan | None = None
     replan: bool = False
+    # The account's reference scan (or its failure), taken once by a batch for all of its
+    # users; None: the run scans what its guards read.
+    references: ReferenceScan | StepFailure | None = None
+    # Scan every service the settings allow, not only what the guards read (plan, review).
+    scan_everything: bool = False
 
 
 def offboard_one(request: OffboardRequest) -> OffboardingReport:
@@ -105,7 +114,7 @@ def _phases(run: Run, request: OffboardRequest, overrides: frozenset[str]) -> Of
     inventory = _inventory(run, request)
     if isinstance(inventory, OffboardingReport):
         return inventory
-    held = _guards(run, inventory, overrides)
+    held = _guards(run, inventory, overrides, request)
     if held is not None:
         hold = held.failure
         if request.dry_run or not held.guard.deactivates:
@@ -168,8 +177,14 @@ def _inventory(run: Run, request: OffboardRequest) -> UserInventory | Offboardin
     return inventory
 
 
-def _guards(run: Run, inventory: UserInventory, overrides: frozenset[str]) -> Held | None:
-    """The access review, audited, then every guard: the hold that stops the run, or None."""
+def _guards(
+    run: Run,
+    inventory: UserInventory,
+    overrides: frozenset[str],
+    request: OffboardRequest,
+) -> Held | None:
+    """The access review, audited, the reference scan the guards read (the request's, or taken
+    here), then every guard: the hold that stops the run, or None."""
     assert run.user is not None
     review = call(review_access, run.user, inventory)
     run.fields["review"] = review
@@ -182,7 +197,17 @@ def _guards(run: Run, inventory: UserInventory, overrides: frozenset[str]) -> He
         message=review.incomplete_reason
         or f"last activity {last.isoformat() if last else 'never'}",
     )
-    found = GuardInput(user=run.user, inventory=inventory, review=review, settings=run.settings)
+    # What the guards read; not audited (a read): a hold's record names what it found.
+    scan = request.references or scan_for_guards(everything=request.scan_everything)
+    if isinstance(scan, ReferenceScan):
+        run.fields["references"] = UserReferences.of(scan, run.user.arn, run.user.user_id)
+    found = GuardInput(
+        user=run.user,
+        inventory=inventory,
+        review=review,
+        settings=run.settings,
+        extra={REFERENCES: scan},
+    )
     answer = ask_guards(found, overrides, run.audit)
     if isinstance(answer, GuardsPassed):
         run.fields["guards_overridden"] = answer.overridden
@@ -193,7 +218,14 @@ def _guards(run: Run, inventory: UserInventory, overrides: frozenset[str]) -> He
 
 def _snapshot(run: Run, inventory: UserInventory) -> SnapshotRef | OffboardingReport:
     review = run.fields["review"]
-    state = take_snapshot(run.user, inventory, review, run.run_id, return_state=True)
+    state = take_snapshot(
+        run.user,
+        inventory,
+        review,
+        run.run_id,
+        references=run.fields.get("references"),
+        return_state=True,
+    )
     if not state.is_completed():
         failure = StepFailure.from_state("snapshot", state)
         run.audit.failed(failure, "snapshot.write")

@@ -15,6 +15,7 @@ from tasks.frozen import Frozen
 from tasks.models import StepResult, UserInventory, UserName, UserSummary
 from tasks.review import AccessReview
 from tasks.snapshot import SnapshotRef
+from tasks.user_references import UserReferences
 
 
 class Category(StrEnum):
@@ -51,6 +52,9 @@ class Outcome(StrEnum):
     # Dry runs only: a guard would hold the user (the activity guard has its own two).
     held_recently_active = "held_recently_active"
     held_review_incomplete = "held_review_incomplete"
+    # The user is the only administrator of a KMS key that does not trust the account root,
+    # or the key policies could not all be read: deleting could orphan a key.
+    held_kms_sole_admin = "held_kms_sole_admin"
     held = "held"
     # Deletion could not or should not finish (failed step, persistent conflict, a guard): the
     # user is denied everything and its keys are disabled until a rerun.
@@ -72,6 +76,7 @@ _OUTCOME_CATEGORY = {
     Outcome.refused: Category.refused,
     Outcome.held_recently_active: Category.held,
     Outcome.held_review_incomplete: Category.held,
+    Outcome.held_kms_sole_admin: Category.held,
     Outcome.held: Category.held,
 }
 
@@ -179,6 +184,8 @@ class OffboardingReport(RunReport):
     user: UserSummary | None = None
     inventory: UserInventory | None = None
     review: AccessReview | None = None
+    # The resource policies naming the user, as far as the run scanned (what its guards read).
+    references: UserReferences | None = None
     activity_guard_overridden: bool = False
     guards_overridden: tuple[str, ...] = ()
     snapshot: SnapshotRef | None = None

@@ -136,6 +136,7 @@ def _log_wsgi(environ: dict[str, Any], ctx: _RequestContext, statuses: list[str]
         action=ctx.action,
         status=status,
         access_key_id=scope.access_key_id if scope else None,
+        region=scope.region if scope else None,
         method=str(environ.get("REQUEST_METHOD", "")),
         path=path,
     )

@@ -24,6 +24,8 @@ class RecordedCall:
     method: str
     path: str
     at: datetime
+    # The region the request was signed for (None: unsigned).
+    region: str | None = None
 
 
 class RequestLog:
@@ -48,6 +50,7 @@ class RequestLog:
         access_key_id: str | None = None,
         method: str = "POST",
         path: str = "/",
+        region: str | None = None,
     ) -> RecordedCall:
         with self._lock:
             call = RecordedCall(
@@ -59,6 +62,7 @@ class RequestLog:
                 method=method,
                 path=path,
                 at=utcnow(),
+                region=region,
             )
             self._next_seq += 1
             self._calls.append(call)

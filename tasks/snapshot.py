@@ -17,6 +17,7 @@ from tasks.models import UserInventory, UserSummary
 from tasks.procedure import ATTACHMENT_STEPS
 from tasks.review import AccessReview
 from tasks.runtime import iam_task
+from tasks.user_references import UserReferences
 
 # The detail fetchers (GetUserPolicy, GetSSHPublicKey) are declared by their steps.
 PERMISSIONS = snapshot_store.PERMISSIONS
@@ -37,6 +38,8 @@ class UserSnapshot(Frozen):
     # With inline policy documents and SSH key bodies filled in.
     inventory: UserInventory
     review: AccessReview | None = None
+    # The resource-policy statements naming the user, as far as the run scanned them.
+    references: UserReferences | None = None
 
 
 class SnapshotRef(Frozen):
@@ -70,6 +73,7 @@ def take_snapshot(
     inventory: UserInventory,
     review: AccessReview | None,
     run_id: str | None,
+    references: UserReferences | None = None,
 ) -> SnapshotRef:
     """Write the snapshot, read it back and compare; any failure raises SnapshotError."""
     with count_calls() as calls:
@@ -79,6 +83,7 @@ def take_snapshot(
             user=user,
             inventory=complete_inventory(user.user_name, inventory),
             review=review,
+            references=references,
         )
         data = snapshot.model_dump_json(indent=2).encode()
         location = snapshot_location(user, snapshot.taken_at, run_id)

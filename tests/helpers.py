@@ -11,7 +11,7 @@ from botocore.awsrequest import AWSResponse
 
 from tasks.aws import iam_client
 
-READ_ONLY_PREFIXES = ("Get", "List", "Generate", "Simulate")
+READ_ONLY_PREFIXES = ("Get", "List", "Describe", "Generate", "Simulate")
 
 
 def mutating(actions: list[str]) -> list[str]:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from flows.auditing import RunAudit
-from flows.guards import activity
+from flows.guards import activity, kms
 from flows.guards.base import Guard, GuardInput, Hold
 from flows.report import FailureKind, StepFailure
 from tasks.errors import InvalidInputError
@@ -20,7 +20,7 @@ from tasks.errors import InvalidInputError
 __all__ = ["GUARDS", "Guard", "GuardInput", "GuardsPassed", "Held", "Hold", "ask_guards"]
 
 # In the order they are asked: a new guard is a module with a ``GUARD`` and a line here.
-GUARDS: tuple[Guard, ...] = (activity.GUARD,)
+GUARDS: tuple[Guard, ...] = (activity.GUARD, kms.GUARD)
 
 
 def check_overrides(overrides: Iterable[str], reason: str | None) -> frozenset[str]:

@@ -46,3 +46,6 @@ class Guard:
     # A real run the guard holds deactivates the user (deny-all, keys disabled) until someone
     # decides; False: it changes nothing at all.
     deactivates: bool = True
+    # The reference-scan services (tasks.references) the guard reads from ``extra``: a run
+    # scans only these, a batch once per account for all of its users.
+    scans: tuple[str, ...] = ()
