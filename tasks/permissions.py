@@ -9,17 +9,31 @@ from typing import Any
 import tasks
 
 # Statement per service, so an operator can scope S3 to the snapshot bucket.
-SIDS = {"iam": "OffboardIam", "s3": "OffboardSnapshots", "sts": "OffboardAccounts"}
+SIDS = {
+    "iam": "OffboardIam",
+    "s3": "OffboardSnapshots",
+    "sts": "OffboardAccounts",
+    "sso": "OffboardIdentityCenter",
+    "identitystore": "OffboardIdentityStore",
+}
 
 
 def declared_permissions() -> dict[str, tuple[str, ...]]:
-    """Module name → the IAM actions it declares, for every module in tasks/."""
+    """Module name (under tasks/) → the IAM actions it declares, for every module in tasks/
+    and its sub-packages. A sub-package whose ``__init__`` declares PERMISSIONS speaks for all
+    of its modules (they are not walked)."""
     found: dict[str, tuple[str, ...]] = {}
-    for module in pkgutil.iter_modules(tasks.__path__):
-        loaded = importlib.import_module(f"tasks.{module.name}")
-        actions = getattr(loaded, "PERMISSIONS", None)
-        if actions is not None:
-            found[module.name] = tuple(actions)
+
+    def walk(path: list[str], prefix: str) -> None:
+        for module in pkgutil.iter_modules(path, prefix=prefix):
+            loaded = importlib.import_module(module.name)
+            actions = getattr(loaded, "PERMISSIONS", None)
+            if actions is not None:
+                found[module.name.removeprefix("tasks.")] = tuple(actions)
+            elif module.ispkg:
+                walk(list(loaded.__path__), f"{module.name}.")
+
+    walk(list(tasks.__path__), "tasks.")
     return found
 
 

@@ -1,0 +1,37 @@
+"""What hangs off an Identity Center user, listed once before the steps act on it."""
+
+from __future__ import annotations
+
+from prefect import task
+
+from tasks.aws import count_calls
+from tasks.identity_center import account_assignments, group_memberships
+from tasks.identity_center.models import IdcInventory, IdcTarget
+from tasks.runtime import retry_options
+
+# The listings are the steps' own (declared there).
+PERMISSIONS: tuple[str, ...] = ()
+
+
+@task(
+    name="identity-center-inventory",
+    task_run_name="identity-center-inventory:{target.user_name}",
+    **retry_options(),
+)
+def take_idc_inventory(target: IdcTarget) -> IdcInventory:
+    with count_calls() as calls:
+        memberships = group_memberships.list_items(target)
+        through_groups = tuple(
+            assignment
+            for membership in memberships
+            for assignment in account_assignments.assignments_of(
+                target.instance.instance_arn, membership.group_id, "GROUP"
+            )
+        )
+        return IdcInventory(
+            user_name=target.user_name,
+            account_assignments=account_assignments.list_items(target),
+            group_memberships=memberships,
+            group_assignments=through_groups,
+            api_calls=calls.count,
+        )
