@@ -70,10 +70,23 @@ def _setup(
     configure_logging(level=os.environ.get("OFFBOARD_LOG_LEVEL", "WARNING"))
 
 
+EmployeeIdOption = Annotated[
+    str | None,
+    typer.Option(
+        "--employee-id",
+        metavar="ID",
+        show_default=False,
+        help="Everyone HR's employee id names: the Identity Center users and the IAM users in "
+        "every target account.",
+    ),
+]
+
+
 @app.command()
 @cli_errors
 def plan(
-    user: Annotated[str, typer.Argument(help="IAM user name")],
+    user: Annotated[str | None, typer.Argument(help="IAM user name")] = None,
+    employee_id: EmployeeIdOption = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Save the plan for `run --plan FILE`.")
     ] = None,
@@ -82,10 +95,18 @@ def plan(
     profile: ProfileOption = None,
     region: RegionOption = None,
 ) -> None:
-    """Show what offboarding USER would remove. Makes no mutating call."""
+    """Show what offboarding USER (or everyone --employee-id names) would remove. Makes no
+    mutating call."""
     from flows.saved_plan import save_plan, take_plan
 
     as_json = wants_json(output, as_json)
+    if employee_id is not None or user is None:
+        if user is not None or out is not None or employee_id is None:
+            raise fail("name an IAM user, or --employee-id (without --out)", 2)
+        from cli.person_cli import plan_person
+
+        plan_person(employee_id, as_json)
+        return
     taken = take_plan(user)  # unknown or protected: refused as `run` refuses
     if out is not None:
         saved = save_plan(out, taken)
@@ -110,6 +131,7 @@ def plan(
 @writes_audit_trail
 def run(
     user: Annotated[str | None, typer.Argument(help="IAM user name (or from --plan)")] = None,
+    employee_id: EmployeeIdOption = None,
     plan_file: Annotated[
         Path | None,
         typer.Option("--plan", help="Remove exactly what this saved plan lists (plan --out)."),
@@ -142,6 +164,12 @@ def run(
     5 not confirmed at the prompt (nothing changed).
     """
     as_json = wants_json(output, as_json)
+    if employee_id is not None:
+        if user is not None or plan_file is not None or override_activity_guard or override:
+            raise fail("--employee-id takes no user, --plan or override", 2)
+        from cli.person_cli import run_person
+
+        run_person(employee_id, reason, ticket, yes, as_json)
     from flows.saved_plan import plan_for_run
 
     user, saved_plan = plan_for_run(user, plan_file, replan)

@@ -12,6 +12,7 @@ from typing import Any, Generic, TypeVar
 import structlog
 from prefect.runtime import flow_run
 
+from audit.records import AuditTarget
 from config.logging import ensure_logging
 from config.settings import Settings, get_settings
 from flows.auditing import RunAudit, target_of
@@ -63,15 +64,18 @@ class RunContext(Generic[R]):
             self.audit.record("run", "run.rerun", "done", message=f"attempt {flow_run.run_count}")
         return refusal(self.user_name, self.user, self.caller, self.settings)
 
-    def adopt(self, actor: str | None, user: UserSummary | None) -> None:
-        """The target already resolved (by a batch's plan): no IAM call."""
+    def adopt(
+        self, actor: str | None, user: UserSummary | None, target: AuditTarget | None = None
+    ) -> None:
+        """The target already resolved (by a batch's plan): no IAM call. ``target``: the audit
+        trail's target when the run is about another kind of identity than an IAM user."""
         self.fields["actor"] = actor
         self.user = user
         self._audit = RunAudit(
             flow=self.flow,
             run_id=self.run_id,
             actor=actor,
-            target=target_of(self.user_name, user),
+            target=target or target_of(self.user_name, user),
             reason=self.reason,
             ticket=self.ticket,
             enabled=not self.dry_run,
