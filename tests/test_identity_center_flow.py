@@ -14,16 +14,24 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from cli.main import app
-from flows.identity_center import IdcOffboardRequest, offboard_identity_center_one
+from deploy.hr_events import IDENTITY_CENTER_DEPLOYMENT, TERMINATION_DEPLOYMENT
+from deploy.webhook import create_app
+from flows.identity_center import (
+    IdcOffboardRequest,
+    offboard_identity_center_one,
+    run_identity_center_offboarding,
+)
 from flows.identity_center_restore import restore_identity_center
 from sandbox.extension import clear_identity_center_state, fail_next_assignment_deletions
 from sandbox.identity_center_fixtures import IdentityCenterPerson, create_identity_center_person
 from sandbox.server import Sandbox
 from tests.helpers import audit_records, engine_settings
 from tests.test_batch import ACCOUNTS, account_iam, accounts_setting
+from tests.test_webhook import Receiver, RecordingDispatcher, event, settings_for
 
 pytestmark = pytest.mark.usefixtures("sandbox", "prefect_harness")
 runner = CliRunner()
@@ -50,6 +58,14 @@ def changes(calls: list[Any]) -> list[str]:
     """Mutating calls of any service (Describe... only reads, as Get and List do)."""
     reads = ("Get", "List", "Describe", "Generate", "Simulate")
     return [c.action for c in calls if c.action and not c.action.startswith(reads)]
+
+
+@pytest.fixture
+def receiver(sandbox: Sandbox, tmp_path: Any) -> Receiver:
+    """The HR webhook receiver, recording the runs it would start."""
+    dispatcher = RecordingDispatcher()
+    db = tmp_path / "webhook.sqlite3"
+    return Receiver(TestClient(create_app(settings_for(db), dispatcher)), dispatcher, db)
 
 
 def fresh_employee() -> str:
@@ -258,3 +274,46 @@ def test_a_dry_run_changes_nothing_and_an_unknown_user_is_refused(sandbox, sso, 
     assert unknown.outcome == "refused" and unknown.failure is not None
     assert unknown.failure.kind == "not_found"
     assert changes(sandbox.requests.since(mark)) == []
+
+
+def test_an_hr_termination_by_employee_id_starts_runs_for_both_kinds(
+    sso, store, iam, user_name, receiver
+):
+    employee = fresh_employee()
+    person = new_person(sso, store, employee_id=employee, accounts=("111111111111",))
+    iam.create_user(UserName=user_name, Tags=[{"Key": "employee_id", "Value": employee}])
+    payload = event(employee_id=employee)
+
+    response = receiver.post(payload)
+
+    assert response.status_code == 202, response.text
+    runs = {run.deployment: run for run in receiver.dispatcher.runs}
+    assert set(runs) == {TERMINATION_DEPLOYMENT, IDENTITY_CENTER_DEPLOYMENT}
+    assert runs[TERMINATION_DEPLOYMENT].parameters["user_name"] == user_name
+    centre = runs[IDENTITY_CENTER_DEPLOYMENT]
+    assert centre.parameters == {
+        "value": person.user_id,
+        "selector": "user_id",
+        "reason": f"HR termination {payload['event_id']}",
+        "ticket": payload["event_id"],
+    }
+    # The parameters are the flow's: the run they start offboards the Identity Center user.
+    report = run_identity_center_offboarding(**centre.parameters)
+    assert report.outcome == "deleted", report.failure
+    assert not user_exists(store, person)
+    assert report.ticket == payload["event_id"]
+
+
+def test_an_hr_termination_of_someone_with_only_an_identity_center_user_is_accepted(
+    sso, store, receiver
+):
+    employee = fresh_employee()
+    person = new_person(sso, store, employee_id=employee, accounts=())
+
+    response = receiver.post(event(employee_id=employee))
+    nobody = receiver.post(event(employee_id=fresh_employee()))
+
+    assert response.status_code == 202, response.text
+    [run] = receiver.dispatcher.runs
+    assert (run.deployment, run.parameters["value"]) == (IDENTITY_CENTER_DEPLOYMENT, person.user_id)
+    assert nobody.status_code == 404
