@@ -23,7 +23,6 @@ class IdcReport(RunReport):
     inventory: IdcInventory | None = None
     snapshot: SnapshotRef | None = None
     session_deny: tuple[SessionDenyChange, ...] = ()
-    pruned_denies: tuple[SessionDenyChange, ...] = ()
     steps: tuple[StepResult, ...] = ()
     # What is still there when the run ends without deleting the user.
     remaining: IdcInventory | None = None

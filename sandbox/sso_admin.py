@@ -6,6 +6,8 @@ permission set provisioning are asynchronous.
   :func:`set_assignment_deletion_polls` times, then ``SUCCEEDED`` (and it is gone), or
   ``FAILED`` with a reason for the next deletions :func:`fail_next_assignment_deletions` names
   (the assignment stays, as when AWS cannot remove it).
+* ``CreateAccountAssignment`` answers ``IN_PROGRESS`` (the assignment is made at once);
+  ``DescribeAccountAssignmentCreationStatus`` then answers ``SUCCEEDED``.
 * ``ProvisionPermissionSet`` answers ``IN_PROGRESS``; ``DescribePermissionSetProvisioningStatus``
   (which moto lacks) answers ``IN_PROGRESS`` once, then ``SUCCEEDED``.
   :func:`provisioning_count` says how often a permission set was provisioned.
@@ -107,6 +109,18 @@ def _status(deletion: _Deletion, request_id: str, status: str) -> dict[str, Any]
 
 
 Action = Callable[[SSOAdminResponse], str]
+
+
+def _create_account_assignment(original: Action) -> Action:
+    @functools.wraps(original)
+    def create_account_assignment(self: SSOAdminResponse) -> str:
+        # Done at once, but answered as AWS does: IN_PROGRESS, then (moto's own
+        # DescribeAccountAssignmentCreationStatus) SUCCEEDED.
+        answer = json.loads(original(self))
+        answer["AccountAssignmentCreationStatus"]["Status"] = "IN_PROGRESS"
+        return json.dumps(answer)
+
+    return create_account_assignment
 
 
 def _delete_account_assignment(original: Action) -> Action:
@@ -222,6 +236,7 @@ def _create_permission_set(original: Action) -> Action:
 
 
 _WRAPPERS: dict[str, Callable[[Action], Action]] = {
+    "create_account_assignment": _create_account_assignment,
     "delete_account_assignment": _delete_account_assignment,
     "describe_account_assignment_deletion_status": _describe_account_assignment_deletion_status,
     "provision_permission_set": _provision_permission_set,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -23,12 +24,14 @@ from deploy.webhook import create_app
 from flows.identity_center import (
     IdcOffboardRequest,
     offboard_identity_center_one,
+    prune_identity_center_denies,
     run_identity_center_offboarding,
 )
 from flows.identity_center_restore import restore_identity_center
 from sandbox.extension import clear_identity_center_state, fail_next_assignment_deletions
 from sandbox.identity_center_fixtures import IdentityCenterPerson, create_identity_center_person
 from sandbox.server import Sandbox
+from tasks.identity_center.session_deny import deny_statement
 from tests.helpers import audit_records, engine_settings
 from tests.test_batch import ACCOUNTS, account_iam, accounts_setting
 from tests.test_webhook import Receiver, RecordingDispatcher, event, settings_for
@@ -317,3 +320,34 @@ def test_an_hr_termination_of_someone_with_only_an_identity_center_user_is_accep
     [run] = receiver.dispatcher.runs
     assert (run.deployment, run.parameters["value"]) == (IDENTITY_CENTER_DEPLOYMENT, person.user_id)
     assert nobody.status_code == 404
+
+
+def test_the_prune_flow_removes_only_denies_whose_time_has_passed_and_audits_it(sso, store):
+    person = new_person(sso, store, accounts=())
+    first, second = person.permission_set_arns
+    now = datetime.now(UTC)
+    expired = deny_statement(person.user_id, now - timedelta(minutes=1))
+    later = deny_statement(person.user_id, now + timedelta(hours=1))
+    lasting = deny_statement(person.user_id, None)
+    for arn, statements in ((first, [expired]), (second, [expired, later, lasting])):
+        sso.put_inline_policy_to_permission_set(
+            InstanceArn=person.instance_arn,
+            PermissionSetArn=arn,
+            InlinePolicy=json.dumps({"Version": "2012-10-17", "Statement": statements}),
+        )
+
+    state = prune_identity_center_denies(return_state=True)
+
+    report = state.result()
+    mine = {c.permission_set_arn for c in report.pruned if c.user_id == person.user_id}
+    assert mine == {first, second}
+    assert sso.get_inline_policy_for_permission_set(
+        InstanceArn=person.instance_arn, PermissionSetArn=first
+    )["InlinePolicy"] in ("", None)
+    assert [s["Sid"] for s in denies(sso, person, second)] == [later["Sid"], lasting["Sid"]]
+    records = [
+        r
+        for r in audit_records(report.run_id)
+        if r.step == "session_deny" and person.user_id in (r.message or "")
+    ]
+    assert {r.resources for r in records} == {(first,), (second,)}
