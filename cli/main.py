@@ -290,6 +290,16 @@ def restore(
     from tasks.snapshot import load_snapshot
 
     validate_restore_input(new_name, into_account)
+    from tasks.identity_center.snapshot import is_idc_snapshot
+
+    if is_idc_snapshot(snapshot):
+        if new_name or into_account or into_existing:
+            raise fail(
+                "an Identity Center snapshot is restored as it is: no option but --reason", 2
+            )
+        from cli.person_cli import restore_identity_center_user
+
+        restore_identity_center_user(snapshot, reason, as_json)
     # A bad path or file is a usage error, before any IAM call.
     loaded = load_snapshot(snapshot)
     check_names(loaded, new_name or loaded.user.user_name, snapshot)

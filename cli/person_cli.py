@@ -151,3 +151,24 @@ def run_person(
         if failure is not None:
             typer.echo(f"offboard: {name}: {summary}", err=True)
     raise typer.Exit(report.exit_code)
+
+
+def restore_identity_center_user(snapshot: str, reason: str | None, as_json: bool) -> None:
+    from cli.local_server import prefect_api
+    from flows.identity_center_restore import restore_identity_center
+
+    with prefect_api():
+        report = restore_identity_center(snapshot, reason=reason)
+    if as_json:
+        emit_json(report)
+    elif report.restored is not None:
+        restored = report.restored
+        render.console.print(
+            f"restored Identity Center user {report.user_name} as {restored.user_id}: "
+            f"{len(restored.group_ids)} group memberships, {len(restored.assignments)} assignments"
+        )
+        for missing in restored.missing:
+            render.console.print(f"not restored, gone since: {missing}")
+    if report.failure is not None:
+        raise fail(report.failure.message, report.exit_code)
+    raise typer.Exit(0)

@@ -351,3 +351,38 @@ def test_the_prune_flow_removes_only_denies_whose_time_has_passed_and_audits_it(
         if r.step == "session_deny" and person.user_id in (r.message or "")
     ]
     assert {r.resources for r in records} == {(first,), (second,)}
+
+
+def test_offboard_restore_puts_an_identity_center_user_back_from_its_snapshot(sso, store):
+    person = new_person(sso, store, accounts=("222222222222",))
+    report = offboard_identity_center_one(IdcOffboardRequest(value=person.user_name))
+    assert report.outcome == "deleted" and report.snapshot is not None
+
+    renamed = runner.invoke(app, ["restore", report.snapshot.location, "--new-name", "other"])
+    restored = runner.invoke(app, ["restore", report.snapshot.location, "--reason", "rehired"])
+    again = runner.invoke(app, ["restore", report.snapshot.location])
+
+    assert renamed.exit_code == 2 and "Identity Center snapshot" in renamed.stderr
+    assert restored.exit_code == 0, restored.output
+    assert f"restored Identity Center user {person.user_name}" in restored.stdout
+    new_id = store.get_user_id(
+        IdentityStoreId=person.identity_store_id,
+        AlternateIdentifier={
+            "UniqueAttribute": {"AttributePath": "userName", "AttributeValue": person.user_name}
+        },
+    )["UserId"]
+    assert own_assignments(sso, person.instance_arn, new_id) == set(person.assignments)
+    assert again.exit_code == 2 and "exists already" in again.stderr
+
+
+def test_the_person_plan_table_shows_both_kinds(sso, store, iam, user_name):
+    employee = fresh_employee()
+    person = new_person(sso, store, employee_id=employee, accounts=("111111111111",))
+    iam.create_user(UserName=user_name, Tags=[{"Key": "employee_id", "Value": employee}])
+
+    result = runner.invoke(app, ["plan", "--employee-id", employee])
+
+    assert result.exit_code == 0, result.output
+    assert f"Identity Center plan for {person.user_name}" in result.stdout
+    assert "session deny" in result.stdout
+    assert f"Offboarding plan for arn:aws:iam::123456789012:user/{user_name}" in result.stdout

@@ -71,6 +71,16 @@ def take_idc_snapshot(
     return SnapshotRef(location=location, sha256=digest, size=len(data), api_calls=calls.count)
 
 
+def is_idc_snapshot(location: str) -> bool:
+    """Whether ``location`` holds an Identity Center user's snapshot (False if unreadable:
+    the IAM snapshot reader then says what is wrong)."""
+    try:
+        found = json.loads(snapshot_store.read_bytes(location))
+    except (OSError, ClientError, BotoCoreError, ValueError):
+        return False
+    return isinstance(found, dict) and found.get("kind") == "identity_center_user"
+
+
 def load_idc_snapshot(location: str) -> IdcSnapshot:
     try:
         data = snapshot_store.read_bytes(location)
