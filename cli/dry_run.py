@@ -21,6 +21,7 @@ def dry_run(
     overrides: Iterable[str] = (),
     reason: str | None = None,
     scan_everything: bool = True,
+    account_id: str | None = None,
 ) -> OffboardingReport:
     """The run's dry run (no mutating call, no audit record, no Prefect server), its reference
     scan of every service the settings allow; a refused user (unknown, protected) exits 2
@@ -32,6 +33,7 @@ def dry_run(
     report = offboard_one(
         OffboardRequest(
             user_name=user,
+            account_id=account_id,
             dry_run=True,
             overrides=frozenset(overrides),
             reason=reason,

@@ -79,10 +79,23 @@ def _setup(
     configure_logging(level=os.environ.get("OFFBOARD_LOG_LEVEL", "WARNING"))
 
 
+EmployeeIdOption = Annotated[
+    str | None,
+    typer.Option(
+        "--employee-id",
+        metavar="ID",
+        show_default=False,
+        help="Everyone HR's employee id names: the Identity Center users and the IAM users in "
+        "every target account.",
+    ),
+]
+
+
 @app.command()
 @cli_errors
 def plan(
-    user: Annotated[str, typer.Argument(help="IAM user name")],
+    user: Annotated[str | None, typer.Argument(help="IAM user name")] = None,
+    employee_id: EmployeeIdOption = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Save the plan for `run --plan FILE`.")
     ] = None,
@@ -91,8 +104,9 @@ def plan(
     profile: ProfileOption = None,
     region: RegionOption = None,
 ) -> None:
-    """Show what offboarding USER would remove, and the resource policies naming the user
-    (deleting it leaves them dangling): the run's own dry run. Makes no mutating call.
+    """Show what offboarding USER (or everyone --employee-id names) would remove, and the
+    resource policies naming the user (deleting it leaves them dangling): the run's own dry
+    run. Makes no mutating call.
 
     Exit codes: 0 the run would delete, 2 refused (bad input, unknown or protected user, as
     `run` refuses), 3 a guard would hold the run (the message names it and its override).
@@ -101,6 +115,13 @@ def plan(
     from flows.saved_plan import save_plan
 
     as_json = wants_json(output, as_json)
+    if employee_id is not None or user is None:
+        if user is not None or out is not None or employee_id is None:
+            raise fail("name an IAM user, or --employee-id (without --out)", 2)
+        from cli.person_cli import plan_person
+
+        plan_person(employee_id, as_json)
+        return
     report = dry_run(user)
     summary, inventory = report.user, report.inventory
     assert summary is not None and inventory is not None and report.actor is not None
@@ -135,6 +156,7 @@ def _json_or_none(model: BaseModel | None) -> Any:
 @writes_audit_trail
 def run(
     user: Annotated[str | None, typer.Argument(help="IAM user name (or from --plan)")] = None,
+    employee_id: EmployeeIdOption = None,
     plan_file: Annotated[
         Path | None,
         typer.Option("--plan", help="Remove exactly what this saved plan lists (plan --out)."),
@@ -167,6 +189,12 @@ def run(
     5 not confirmed at the prompt (nothing changed).
     """
     as_json = wants_json(output, as_json)
+    if employee_id is not None:
+        if user is not None or plan_file is not None or override_activity_guard or override:
+            raise fail("--employee-id takes no user, --plan or override", 2)
+        from cli.person_cli import run_person
+
+        run_person(employee_id, reason, ticket, yes, as_json)
     from flows.saved_plan import plan_for_run
 
     user, saved_plan = plan_for_run(user, plan_file, replan)
@@ -296,6 +324,16 @@ def restore(
     from tasks.snapshot import load_snapshot
 
     validate_restore_input(new_name, into_account)
+    from tasks.identity_center.snapshot import is_idc_snapshot
+
+    if is_idc_snapshot(snapshot):
+        if new_name or into_account or into_existing:
+            raise fail(
+                "an Identity Center snapshot is restored as it is: no option but --reason", 2
+            )
+        from cli.person_cli import restore_identity_center_user
+
+        restore_identity_center_user(snapshot, reason, as_json)
     # A bad path or file is a usage error, before any IAM call.
     loaded = load_snapshot(snapshot)
     check_names(loaded, new_name or loaded.user.user_name, snapshot)

@@ -124,6 +124,19 @@ class Settings(BaseSettings):
     protected_tag: str = "offboard:protected=true"
     # The user tag that maps HR's employee ids to IAM users.
     employee_tag_key: str = "employee_id"
+    # IAM Identity Center: the instance (None: the first one ListInstances answers), and the
+    # enterprise attribute (aws:identitystore:enterprise) holding HR's employee id.
+    identity_center_instance_arn: str | None = None
+    identity_center_employee_attribute: str = "employeeNumber"
+    # Identity Center users never offboarded: by user name, by a group they are in (display
+    # name), or by an attribute (ATTRIBUTE=VALUE, e.g. UserType=break-glass; any case).
+    protected_identity_center_users: tuple[str, ...] = ()
+    protected_identity_center_groups: tuple[str, ...] = ()
+    protected_identity_center_attribute: str = "UserType=break-glass"
+    # Asynchronous Identity Center requests (assignment deletion, provisioning): how often their
+    # status is asked and for how long before the step fails (and is retried).
+    identity_center_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    identity_center_poll_timeout_seconds: float = Field(default=120, gt=0, le=3600)
     # The leave calendar `offboard leave sync` reads by default; default HOME/leave.yaml.
     leave_calendar: Path
     # Batches: users offboarded at once, and one IAM call rate (calls per second) that every

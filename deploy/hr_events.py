@@ -31,6 +31,10 @@ EventType = Literal["termination", "leave", "return"]
 TERMINATION_DEPLOYMENT = "offboard-user/offboard-user"
 LEAVE_DEPLOYMENT = "deactivate-user/deactivate-user"
 RETURN_DEPLOYMENT = "reactivate-user/reactivate-user"
+# A termination's Identity Center users (by employee id) are offboarded by their own flow; the
+# webhook names them ``identity-center:USER_ID`` beside the IAM user names.
+IDENTITY_CENTER_DEPLOYMENT = "offboard-identity-center-user/offboard-identity-center-user"
+IDENTITY_CENTER_PREFIX = "identity-center:"
 DEPLOYMENTS: dict[EventType, str] = {
     "termination": TERMINATION_DEPLOYMENT,
     "leave": LEAVE_DEPLOYMENT,
@@ -182,6 +186,11 @@ def plan_runs(event: HrEvent, user_names: tuple[str, ...], now: datetime) -> lis
     runs: list[RunRequest] = []
     for user_name in user_names:
         parameters: dict[str, Any] = {"user_name": user_name}
+        deployment = DEPLOYMENTS[event.type]
+        if user_name.startswith(IDENTITY_CENTER_PREFIX):
+            user_id = user_name.removeprefix(IDENTITY_CENTER_PREFIX)
+            parameters = {"value": user_id, "selector": "user_id"}
+            deployment = IDENTITY_CENTER_DEPLOYMENT
         if event.type == "termination":
             parameters["reason"] = f"HR termination {event.event_id}"
         elif event.type == "leave":
@@ -197,7 +206,7 @@ def plan_runs(event: HrEvent, user_names: tuple[str, ...], now: datetime) -> lis
         parameters["ticket"] = event.event_id
         runs.append(
             RunRequest(
-                deployment=DEPLOYMENTS[event.type],
+                deployment=deployment,
                 parameters=parameters,
                 idempotency_key=f"{event.event_id}:{user_name}",
                 scheduled_time=when,

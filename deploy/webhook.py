@@ -22,7 +22,7 @@ from fastapi import FastAPI, Header, HTTPException, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from deploy.hr_events import HrEvent, RunRequest, plan_runs
+from deploy.hr_events import IDENTITY_CENTER_PREFIX, HrEvent, RunRequest, plan_runs
 from deploy.idempotency import EventStore, StoredEvent
 from deploy.webhook_body import MAX_BODY_BYTES, check_content_type, parse_event, read_body
 from deploy.webhook_settings import WebhookConfigError, WebhookSettings, load_settings
@@ -127,14 +127,33 @@ def verify(
 
 
 def resolve_users(event: HrEvent) -> tuple[str, ...]:
-    """The IAM users the event is about; 404 naming the employee or user when there is none."""
+    """The IAM users the event is about, and for a termination by employee id the person's
+    Identity Center users too (``identity-center:USER_ID``); 404 naming the employee or user
+    when there is none."""
     from flows.targets import NoTargetError, named_person
 
+    centre = _identity_center_users(event)
     try:
         person = named_person(event.iam_user_name, event.employee_id)
     except NoTargetError as exc:
-        raise HTTPException(status_code=404, detail=str(exc)) from None
-    return tuple(sorted(person.user_names()))
+        if not centre:
+            raise HTTPException(status_code=404, detail=str(exc)) from None
+        return centre
+    return tuple(sorted(person.user_names())) + centre
+
+
+def _identity_center_users(event: HrEvent) -> tuple[str, ...]:
+    if event.type != "termination" or event.employee_id is None or event.iam_user_name:
+        return ()
+    from tasks.identity_center.instance import NoInstanceError, find_instance
+    from tasks.identity_center.lookup import user_ids_by_employee
+
+    try:
+        instance = find_instance()
+    except NoInstanceError:
+        return ()
+    found = user_ids_by_employee(instance, (event.employee_id,))[event.employee_id]
+    return tuple(f"{IDENTITY_CENTER_PREFIX}{user_id}" for user_id in sorted(found))
 
 
 # A delivery that finds the event claimed waits for it; this many rounds when claims keep

@@ -72,7 +72,8 @@ class RunContext(Generic[R]):
         self, actor: str | None, user: UserSummary | None, target: AuditTarget | None = None
     ) -> None:
         """The target already resolved (by a batch's plan): no IAM call. ``target``: the audit
-        target when IAM no longer has the user (as the trail knew it)."""
+        target when IAM no longer has the user (as the trail knew it), or when the run is about
+        another kind of identity than an IAM user."""
         self.fields["actor"] = actor
         self.user = user
         self._audit = RunAudit(

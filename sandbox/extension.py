@@ -17,6 +17,9 @@ refuses while policies remain. :func:`install` patches moto in place (idempotent
   (:mod:`sandbox.rename`);
 * time conditions (``DateGreaterThan`` ... on ``aws:CurrentTime``) honoured when IAM
   authorization is enforced (:mod:`sandbox.policy_conditions`, :mod:`sandbox.auth`);
+* identitystore and sso-admin as AWS answers them: ResourceNotFound for unknown ids on delete,
+  user extensions and external ids (:mod:`sandbox.identity_store`), asynchronous account
+  assignment deletion and permission set provisioning (:mod:`sandbox.sso_admin`);
 * a process-wide request log (:mod:`sandbox.request_log`) and injected faults
   (:mod:`sandbox.faults`), hooked into every request by :mod:`sandbox.request_hooks`.
 
@@ -43,6 +46,11 @@ from sandbox.faults import (
     inject_fault_rate,
     injected_fault_counts,
     pending_faults,
+)
+from sandbox.identity_store import (
+    clear_identity_store_extras,
+    install_identity_store,
+    set_external_ids,
 )
 from sandbox.lambda_principals import install_lambda_principals
 from sandbox.last_accessed import IAM_ACTIONS as LAST_ACCESSED_ACTIONS
@@ -72,6 +80,13 @@ from sandbox.service_credentials import (
     ServiceSpecificCredential,
     service_credentials,
 )
+from sandbox.sso_admin import (
+    clear_sso_admin_requests,
+    fail_next_assignment_deletions,
+    install_sso_admin,
+    provisioning_count,
+    set_assignment_deletion_polls,
+)
 from sandbox.strict_delete import delete_conflict, wrap_delete_user
 from sandbox.user_ids import wrap_create_user as aws_shaped_user_id
 
@@ -82,19 +97,24 @@ __all__ = [
     "RequestLog",
     "ServiceSpecificCredential",
     "clear_faults",
+    "clear_identity_center_state",
     "delete_conflict",
+    "fail_next_assignment_deletions",
     "fail_next_last_accessed_jobs",
     "inject_fault",
     "inject_fault_rate",
     "injected_fault_counts",
     "install",
     "pending_faults",
+    "provisioning_count",
     "record_password_use",
     "record_service_access",
     "request_log",
     "reset_last_accessed_jobs",
     "sandbox_now",
     "service_credentials",
+    "set_assignment_deletion_polls",
+    "set_external_ids",
     "set_last_accessed_job_polls",
     "set_sandbox_clock",
     "user_permissions_boundary",
@@ -129,4 +149,12 @@ def install() -> None:
         DomainDispatcherApplication.__call__ = wrap_wsgi_call(  # type: ignore[method-assign]
             DomainDispatcherApplication.__call__
         )
+        install_identity_store()
+        install_sso_admin()
         setattr(IamResponse, _INSTALLED_FLAG, True)
+
+
+def clear_identity_center_state() -> None:
+    """Forget the sandbox's own identitystore and sso-admin state (moto's is reset apart)."""
+    clear_identity_store_extras()
+    clear_sso_admin_requests()

@@ -22,6 +22,7 @@ from werkzeug.serving import make_server
 from sandbox.extension import (
     RequestLog,
     clear_faults,
+    clear_identity_center_state,
     install,
     request_log,
     reset_last_accessed_jobs,
@@ -185,6 +186,7 @@ class Sandbox:
 
         moto_api_backend.reset()
         clear_faults()
+        clear_identity_center_state()
         reset_last_accessed_jobs()
         set_sandbox_clock(None)
         request_log().clear()
@@ -231,9 +233,12 @@ def run_forever(
     with Sandbox(port=port, quiet=quiet, latency_ms=latency_ms) as box:
         if seed_demo:
             from sandbox.fixtures import seed_demo_users
+            from sandbox.identity_center_fixtures import seed_demo_identity_center
 
             names = seed_demo_users(box.client("iam"))
             out(f"Seeded demo users: {', '.join(names)}")
+            people = seed_demo_identity_center(box.client("sso-admin"), box.client("identitystore"))
+            out(f"Seeded demo Identity Center users: {', '.join(people)}")
         out(f"IAM sandbox listening on {box.endpoint}")
         if latency_ms:
             out(f"Every AWS request waits {latency_ms:g} ms before it is answered.")

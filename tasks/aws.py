@@ -55,6 +55,22 @@ def _count_call(model: Any = None, **_: Any) -> None:
         counter.operations.append(model.name)
 
 
+# The IAM action prefix of each non-IAM service whose errors the engine reports by action
+# (sso-admin's actions are ``sso:...``); stamped on the error so a report names the right one.
+ACTION_PREFIXES = {"sso-admin": "sso", "identitystore": "identitystore"}
+
+
+def _name_action_prefix(service: str) -> Any:
+    prefix = ACTION_PREFIXES[service]
+
+    def stamp(parsed: dict[str, Any] | None = None, **_: Any) -> None:
+        error = (parsed or {}).get("Error")
+        if isinstance(error, dict):
+            error["ActionPrefix"] = prefix
+
+    return stamp
+
+
 class ClientFactory:
     """Builds and caches clients; clients are thread-safe, so one per service serves every task."""
 
@@ -88,6 +104,8 @@ class ClientFactory:
                 made.meta.events.register("before-call", _count_call)
                 if service == "iam":
                     made.meta.events.register("before-call.iam", throttle_iam_call)
+                if service in ACTION_PREFIXES:
+                    made.meta.events.register("after-call", _name_action_prefix(service))
                 self._clients[service] = made
             return self._clients[service]
 
@@ -184,6 +202,16 @@ def iam_client() -> IAMClient:
 def sts_client() -> STSClient:
     client: STSClient = current_factory().client("sts")
     return client
+
+
+def sso_admin_client() -> Any:
+    """IAM Identity Center's administration API (instances, permission sets, assignments)."""
+    return current_factory().client("sso-admin")
+
+
+def identitystore_client() -> Any:
+    """IAM Identity Center's identity store (users, groups, memberships)."""
+    return current_factory().client("identitystore")
 
 
 def s3_client() -> Any:

@@ -46,6 +46,16 @@ class InvalidInputError(OffboardError, ValueError):
     """Bad input: refused before any AWS call."""
 
 
+class RetryableError(OffboardError):
+    """A failure AWS reports after the call itself succeeded (an asynchronous request that
+    ended FAILED or did not end in time): worth the task's retries, as a transient error is."""
+
+    def __init__(self, message: str, *, code: str, action: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.action = action
+
+
 class UserNotFoundError(OffboardError):
     def __init__(self, user_name: str) -> None:
         super().__init__(f"no IAM user named {user_name}")
@@ -77,7 +87,7 @@ def http_status(exc: ClientError) -> int:
 def is_transient(exc: BaseException, codes: frozenset[str] = RETRYABLE_CODES) -> bool:
     if isinstance(exc, ClientError):
         return error_code(exc) in codes or http_status(exc) >= 500
-    return isinstance(exc, CONNECTION_ERRORS)
+    return isinstance(exc, (*CONNECTION_ERRORS, RetryableError))
 
 
 def _failed_with(state: Any) -> BaseException | None:
@@ -104,6 +114,9 @@ def describe_failure(exc: BaseException) -> tuple[str | None, str | None, str]:
     """(error code, IAM action, one-line message) for a report."""
     if isinstance(exc, ClientError):
         message = exc.response.get("Error", {}).get("Message") or str(exc)
-        action = f"iam:{exc.operation_name}" if exc.operation_name else None
+        prefix = exc.response.get("Error", {}).get("ActionPrefix") or "iam"
+        action = f"{prefix}:{exc.operation_name}" if exc.operation_name else None
         return error_code(exc), action, " ".join(str(message).split())
+    if isinstance(exc, RetryableError):
+        return exc.code, exc.action, " ".join(str(exc).split())
     return type(exc).__name__, None, " ".join(str(exc).split()) or type(exc).__name__

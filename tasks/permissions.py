@@ -10,7 +10,14 @@ from typing import Any
 import tasks
 
 # Statement per service, so an operator can scope S3 to the snapshot bucket.
-SIDS = {"iam": "OffboardIam", "s3": "OffboardSnapshots", "sts": "OffboardAccounts"}
+SIDS = {
+    "iam": "OffboardIam",
+    "s3": "OffboardSnapshots",
+    "sts": "OffboardAccounts",
+    "sso": "OffboardIdentityCenter",
+    "identitystore": "OffboardIdentityStore",
+}
+
 # Reading and cleaning resource policies spans every resource of a service, so those actions
 # get statements of their own, and scoping the ones above does not narrow them.
 REFERENCES = "references"

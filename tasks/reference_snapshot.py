@@ -7,14 +7,13 @@ import hashlib
 from datetime import UTC, datetime
 
 from botocore.exceptions import BotoCoreError, ClientError
-from prefect import task
 
 from config.settings import get_settings
 from tasks import snapshot_store
 from tasks.aws import count_calls
 from tasks.frozen import Frozen
 from tasks.references.clean import Cleaned
-from tasks.runtime import retry_options
+from tasks.runtime import iam_task
 from tasks.snapshot import SnapshotError, SnapshotRef
 
 PERMISSIONS = snapshot_store.PERMISSIONS
@@ -31,7 +30,7 @@ class ReferencesSnapshot(Frozen):
     cleaned: tuple[Cleaned, ...]
 
 
-@task(name="snapshot-references", **retry_options())
+@iam_task(name="snapshot-references")
 def write_references_snapshot(snapshot: ReferencesSnapshot) -> SnapshotRef:
     """Write the documents and read them back; any failure raises SnapshotError."""
     stamp = snapshot.taken_at.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")

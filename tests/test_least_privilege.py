@@ -3,9 +3,11 @@
 An engine IAM user whose only policy is ``engine_policy()`` runs every entry point: plan, review,
 run (snapshot on S3), deactivate (keys too), reactivate, restore (from that snapshot), leave sync,
 rename, and the listings (``offboard users --group`` / ``offboard groups``, the only callers of
-``iam:GetGroup``). The sandbox's request log gives the actions each run called with the engine's
-key; together they are exactly the policy's actions. Then, for each action, the policy without it
-is put on the engine user and every run that called the action is repeated on fresh fixtures: each
+``iam:GetGroup``), and for IAM Identity Center: a run (session deny, assignments, memberships,
+the user), the employee-id lookup, a restore and the pruning of expired session denies. The
+sandbox's request log gives the actions each run called with the engine's key; together they
+are exactly the policy's actions. Then, for each action, the policy without it is put on the
+engine user and every run that called the action is repeated on fresh fixtures: each
 must fail with AccessDenied on that action, named in its report or error (a flow that swallowed
 the denial would succeed and fail the proof). ``sts:GetCallerIdentity`` needs no permission (in
 AWS as in the sandbox), so the engine does not declare it.
@@ -34,17 +36,27 @@ import yaml
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
 from flows.deactivation import deactivate_user, reactivate_user
+from flows.identity_center import (
+    IdcOffboardRequest,
+    offboard_identity_center_one,
+    prune_identity_center_denies,
+)
+from flows.identity_center_restore import restore_identity_center
 from flows.leave_sync import sync_leave_deactivations
 from flows.offboard_user import run_offboarding
 from flows.rename_user import rename_user
 from flows.restore_user import restore_user
 from sandbox.auth import enforce_iam_authorization
 from sandbox.fixtures import create_loaded_user
+from sandbox.identity_center_fixtures import IdentityCenterPerson, create_identity_center_person
 from sandbox.request_actions import s3_action
 from sandbox.request_log import RecordedCall
 from sandbox.server import Sandbox
 from tasks.aws import ClientFactory, set_client_factory
 from tasks.deactivation import DENY_POLICY_NAME, DenyWindow, deny_document, iam_time
+from tasks.identity_center.instance import find_instance
+from tasks.identity_center.lookup import user_ids_by_employee
+from tasks.identity_center.session_deny import deny_statement
 from tasks.inventory import take_inventory
 from tasks.listing import list_groups_for_user, list_users
 from tasks.permissions import engine_permissions, engine_policy
@@ -83,12 +95,16 @@ def policy_actions(policy: dict[str, Any]) -> set[str]:
     return {action for statement in policy["Statement"] for action in statement["Action"]}
 
 
+# Services whose IAM action prefix is not the service's name.
+ACTION_PREFIXES = {"sso-admin": "sso"}
+
+
 def action_of(call: RecordedCall) -> str:
     """``service:Action`` of a recorded call; S3's REST calls are named from method and path."""
     name = call.action
     if call.service == "s3" and not name:
         name = s3_action(call.method, call.path, {}, {})
-    return f"{call.service}:{name}"
+    return f"{ACTION_PREFIXES.get(call.service, call.service)}:{name}"
 
 
 def names_action(text: str, action: str) -> bool:
@@ -345,6 +361,83 @@ def act_listing(world: World, found: tuple[str, str]) -> Outcome:
     return Outcome(ok, f"users {len(everyone)}, members {members}, groups {groups}")
 
 
+def prepare_identity_center_person(world: World) -> IdentityCenterPerson:
+    return create_identity_center_person(
+        world.sandbox.client("sso-admin"),
+        world.sandbox.client("identitystore"),
+        unique("idc").replace("-", "."),
+        accounts=("111111111111", "222222222222"),
+    )
+
+
+def act_identity_center_run(world: World, person: IdentityCenterPerson) -> Outcome:
+    report = offboard_identity_center_one(
+        IdcOffboardRequest(value=person.user_name, reason="least-privilege proof")
+    )
+    snapshot = report.snapshot.location if report.snapshot else ""
+    ok = report.outcome == "deleted" and snapshot.startswith(SNAPSHOT_STORE)
+    return report_outcome(ok and len(report.session_deny) == 2, report)
+
+
+def prepare_identity_center_lookup(world: World) -> tuple[str, str]:
+    employee = f"E-{uuid.uuid4().hex[:10]}"
+    person = create_identity_center_person(
+        world.sandbox.client("sso-admin"),
+        world.sandbox.client("identitystore"),
+        unique("idc").replace("-", "."),
+        employee_id=employee,
+        accounts=(),
+    )
+    return employee, person.user_id
+
+
+def act_identity_center_lookup(world: World, found: tuple[str, str]) -> Outcome:
+    employee, user_id = found
+    answer = user_ids_by_employee(find_instance(), (employee,))
+    return Outcome(answer == {employee: (user_id,)}, f"found {answer}")
+
+
+def prepare_identity_center_restore(world: World) -> str:
+    """A person offboarded by the admin (enforcement off): the snapshot to restore from."""
+    person = prepare_identity_center_person(world)
+    report = offboard_identity_center_one(IdcOffboardRequest(value=person.user_name))
+    assert report.outcome == "deleted" and report.snapshot is not None, report
+    return report.snapshot.location
+
+
+def act_identity_center_restore(world: World, location: str) -> Outcome:
+    report = restore_identity_center(location, reason="least-privilege proof")
+    restored = report.restored
+    ok = report.outcome == "restored" and restored is not None
+    ok = ok and restored is not None and len(restored.assignments) == 2 and not restored.missing
+    return report_outcome(ok, report)
+
+
+def prepare_identity_center_prune(world: World) -> tuple[str, ...]:
+    """Two permission sets with a deny whose time has passed: one holds nothing else."""
+    person = prepare_identity_center_person(world)
+    sso = world.sandbox.client("sso-admin")
+    expired = deny_statement(person.user_id, datetime.now(UTC) - timedelta(hours=1))
+    first, second = person.permission_set_arns
+    allow = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}
+    for arn, statements in ((first, [expired]), (second, [allow, expired])):
+        sso.put_inline_policy_to_permission_set(
+            InstanceArn=person.instance_arn,
+            PermissionSetArn=arn,
+            InlinePolicy=document(*statements),
+        )
+    return (first, second)
+
+
+def act_identity_center_prune(world: World, arns: tuple[str, ...]) -> Outcome:
+    state = prune_identity_center_denies(return_state=True)
+    report = state.result(raise_on_failure=False)
+    if isinstance(report, BaseException):  # the flow raised: its message says why
+        return Outcome(False, f"{type(report).__name__}: {report}")
+    pruned = {c.permission_set_arn for c in getattr(report, "pruned", ())}
+    return report_outcome(set(arns) <= pruned, report)
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
@@ -362,6 +455,12 @@ SCENARIOS = (
     Scenario("leave-sync", prepare_leave, act_leave),
     Scenario("rename", prepare_rename, act_rename),
     Scenario("listing", prepare_listing, act_listing),
+    Scenario("identity-center-run", prepare_identity_center_person, act_identity_center_run),
+    Scenario("identity-center-lookup", prepare_identity_center_lookup, act_identity_center_lookup),
+    Scenario(
+        "identity-center-restore", prepare_identity_center_restore, act_identity_center_restore
+    ),
+    Scenario("identity-center-prune", prepare_identity_center_prune, act_identity_center_prune),
 )
 BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}
 
@@ -435,7 +534,7 @@ def world(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     # runs about a hundred flows, none long enough to need one.
     with (
         temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
-        engine_settings(snapshot_store=SNAPSHOT_STORE),
+        engine_settings(snapshot_store=SNAPSHOT_STORE, identity_center_poll_seconds="0.01"),
     ):
         yield built
     set_client_factory(None)

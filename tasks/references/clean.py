@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from prefect import task
 from pydantic import BaseModel, ConfigDict
 
 from tasks.errors import InvalidInputError
@@ -20,7 +19,7 @@ from tasks.references.s3_buckets import clean_bucket
 from tasks.references.secrets import clean_secret
 from tasks.references.sns_topics import clean_topic
 from tasks.references.sqs_clean import clean_queue
-from tasks.runtime import retry_options
+from tasks.runtime import iam_task
 
 __all__ = ["CLEANERS", "Cleaned", "KeyWouldLoseEveryAdministrator", "clean_resource"]
 
@@ -51,7 +50,7 @@ class Cleaned(BaseModel):
     new_document: dict[str, Any] | None
 
 
-@task(name="clean-reference", **retry_options())
+@iam_task(name="clean-reference")
 def clean_resource(service: str, resource_arn: str, principals: tuple[str, ...]) -> Cleaned:
     """Remove ``principals`` (ARN and/or unique id) from every statement of the resource's
     policy; a statement whose only principal they were goes. Raises

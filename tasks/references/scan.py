@@ -11,7 +11,6 @@ from contextvars import copy_context
 from typing import Any
 
 from botocore.exceptions import ClientError
-from prefect import task
 from pydantic import BaseModel, ConfigDict
 
 from config.settings import (
@@ -34,7 +33,7 @@ from tasks.references.s3_buckets import bucket_references
 from tasks.references.secrets import secret_references
 from tasks.references.sns_topics import topic_references
 from tasks.references.sqs_queues import queue_references
-from tasks.runtime import retry_options
+from tasks.runtime import iam_task
 
 PERMISSIONS = ("ec2:DescribeRegions",)
 GLOBAL = "global"
@@ -135,7 +134,7 @@ def _read(service: str, region: str, regions: set[str]) -> tuple[Read, Counter[s
     return result, calls
 
 
-@task(name="scan-references", **retry_options())
+@iam_task(name="scan-references")
 def scan_references(
     regions: tuple[str, ...] | None = None, services: tuple[str, ...] | None = None
 ) -> ReferenceScan:
