@@ -4,6 +4,7 @@ and publishes the trail's signed head when the run ends."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -14,6 +15,11 @@ from flows.report import StepFailure
 from tasks.audit_anchor import write_anchor
 from tasks.errors import describe_failure
 from tasks.models import StepResult, UserSummary
+
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import State
+
+    from tasks.snapshot import SnapshotRef
 
 log = structlog.get_logger("offboard.audit")
 
@@ -92,6 +98,23 @@ class RunAudit:
             error_code=failure.error_code,
             message=failure.message,
         )
+
+    def snapshot_written(self, state: State[SnapshotRef]) -> SnapshotRef | StepFailure:
+        """The snapshot task's end, recorded: where the snapshot went and its digest, or why it
+        was not written."""
+        if not state.is_completed():
+            failure = StepFailure.from_state("snapshot", state)
+            self.failed(failure, "snapshot.write")
+            return failure
+        written: SnapshotRef = state.result()
+        self.record(
+            "snapshot",
+            "snapshot.write",
+            "done",
+            resources=(written.location,),
+            message=f"sha256 {written.sha256}",
+        )
+        return written
 
     def step_result(self, action: str, result: StepResult) -> None:
         """One record per step: what it removed, or that everything was already gone; items an

@@ -67,7 +67,6 @@ def offboard_identity_center_one(request: IdcOffboardRequest) -> IdcReport:
         reason=request.reason,
         ticket=request.ticket,
     ) as run:
-        run.fields.update(dry_run=request.dry_run, reason=request.reason, ticket=request.ticket)
         try:
             return _phases(run, request)
         except TRAIL_ERRORS as exc:
@@ -93,25 +92,10 @@ def _phases(run: Run, request: IdcOffboardRequest) -> IdcReport:
     if run.dry_run:
         return run.finish(Outcome.planned)
     snapshot = take_idc_snapshot(instance, user, inventory, run.run_id, return_state=True)
-    if not snapshot.is_completed():
-        failure = StepFailure.from_state("snapshot", snapshot)
-        run.audit.record(
-            "snapshot",
-            "snapshot.write",
-            "failed",
-            error_code=failure.error_code,
-            message=failure.message,
-        )
-        return run.finish(Outcome.failed, failure=failure)
-    ref = snapshot.result()
+    ref = run.audit.snapshot_written(snapshot)
+    if isinstance(ref, StepFailure):
+        return run.finish(Outcome.failed, failure=ref)
     run.fields["snapshot"] = ref
-    run.audit.record(
-        "snapshot",
-        "snapshot.write",
-        "done",
-        resources=(ref.location,),
-        message=f"sha256 {ref.sha256}",
-    )
     deny_failure = _deny_sessions(run, instance, user, inventory)
     step_failure = _delete(run, target, inventory)
     if step_failure is not None:

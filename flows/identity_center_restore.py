@@ -28,7 +28,7 @@ def restore_identity_center(location: str, reason: str | None = None) -> IdcRest
     user = snapshot.user
     with run_context(FLOW_NAME, user.user_name, IdcRestoreReport, reason=reason) as run:
         run.caller = caller_identity()
-        run.fields.update(dry_run=False, instance=snapshot.instance, user=user)
+        run.fields.update(instance=snapshot.instance, user=user)
         if user_id_by(snapshot.instance, "user_name", user.user_name) is not None:
             run.adopt(run.caller.arn, None)
             return run.refuse(

@@ -103,7 +103,6 @@ def _context(request: OffboardRequest, flow: str) -> Iterator[Run]:
         reason=request.reason,
         ticket=request.ticket,
     ) as run:
-        run.fields.update(dry_run=request.dry_run, reason=request.reason, ticket=request.ticket)
         yield run
 
 
@@ -226,19 +225,10 @@ def _snapshot(run: Run, inventory: UserInventory) -> SnapshotRef | OffboardingRe
         references=run.fields.get("references"),
         return_state=True,
     )
-    if not state.is_completed():
-        failure = StepFailure.from_state("snapshot", state)
-        run.audit.failed(failure, "snapshot.write")
-        return run.finish(Outcome.failed, failure=failure)
-    snapshot: SnapshotRef = state.result()
+    snapshot = run.audit.snapshot_written(state)
+    if isinstance(snapshot, StepFailure):
+        return run.finish(Outcome.failed, failure=snapshot)
     run.fields["snapshot"] = snapshot
-    run.audit.record(
-        "snapshot",
-        "snapshot.write",
-        "done",
-        resources=(snapshot.location,),
-        message=f"sha256 {snapshot.sha256}",
-    )
     return snapshot
 
 

@@ -175,25 +175,10 @@ def _snapshot(run: Run, principals: Principals, cleaned: list[Cleaned]) -> Snaps
         cleaned=tuple(cleaned),
     )
     state = write_references_snapshot(snapshot, return_state=True)
-    if not state.is_completed():
-        failure = StepFailure.from_state("snapshot", state)
-        run.audit.record(
-            "snapshot",
-            "snapshot.write",
-            "failed",
-            error_code=failure.error_code,
-            message=failure.message,
-        )
-        run.fields["failure"] = failure
+    ref = run.audit.snapshot_written(state)
+    if isinstance(ref, StepFailure):
+        run.fields["failure"] = ref
         return None
-    ref: SnapshotRef = state.result()
-    run.audit.record(
-        "snapshot",
-        "snapshot.write",
-        "done",
-        resources=(ref.location,),
-        message=f"sha256 {ref.sha256}",
-    )
     return ref
 
 

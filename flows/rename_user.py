@@ -143,7 +143,6 @@ def rename_user(
         new_name=new_name,
         new_path=new_path,
     ) as run:
-        run.fields.update(dry_run=dry_run, reason=reason, ticket=ticket)
         return _rename(run, new_name, new_path)
 
 

@@ -219,7 +219,6 @@ def restore_user(
         into_existing=into_existing,
         not_restorable=not_restorable(snapshot),
     ) as run:
-        run.fields.update(reason=reason, ticket=ticket)
         # Restore answers unknown and protected users itself (target_refusal): a user that
         # does not exist yet is what it usually creates.
         run.resolve()

@@ -108,6 +108,14 @@ class RunContext(Generic[R]):
         return self.finish(Outcome.refused, failure=failure, **more)
 
 
+def _request_fields(
+    report_type: type[RunReport], dry_run: bool, reason: str | None, ticket: str | None
+) -> dict[str, Any]:
+    """What the run was asked, in the report when its type records it."""
+    asked = {"dry_run": dry_run, "reason": reason, "ticket": ticket}
+    return {name: value for name, value in asked.items() if name in report_type.model_fields}
+
+
 @contextmanager
 def run_context(
     flow: str,
@@ -132,7 +140,11 @@ def run_context(
         reason=reason,
         ticket=ticket,
         run_id=current_run_id(),
-        fields={"user_name": user_name, **fields},
+        fields={
+            "user_name": user_name,
+            **_request_fields(report_type, dry_run, reason, ticket),
+            **fields,
+        },
     )
     structlog.contextvars.bind_contextvars(run_id=run.run_id, target_user=user_name)
     try:
