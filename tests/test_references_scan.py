@@ -444,3 +444,12 @@ def test_under_iam_enforcement_the_engine_policy_scans_and_cleans_and_less_is_re
     assert len(targets) == 1 + 8 * len(REGIONS)
     assert all(c.old_document is not None for c in cleaned)
     assert [c for c in sandbox.requests.since(mark) if c.status == 403] == []
+
+
+def test_every_service_the_settings_accept_has_a_reader_and_a_cleaner() -> None:
+    from tasks.references.clean import CLEANERS
+    from tasks.references.scan import GLOBAL_READERS, REGIONAL_READERS
+
+    readers = set(GLOBAL_READERS) | set(REGIONAL_READERS)
+    assert readers == set(REFERENCE_SERVICES) == set(CLEANERS)
+    assert not set(GLOBAL_READERS) & set(REGIONAL_READERS)
