@@ -11,10 +11,17 @@ refuses while policies remain. :func:`install` patches moto in place (idempotent
   (:mod:`sandbox.strict_delete`), after which resource policies that named the user show its
   unique id (:mod:`sandbox.deleted_principals`);
 * user ids shaped as AWS's (``AIDA...``, :mod:`sandbox.user_ids`);
+* a ListBuckets that names each bucket's region and pages as AWS does when asked with a
+  parameter (:mod:`sandbox.s3_bucket_regions`);
 * Lambda function policies with principals shaped as AWS writes them
   (:mod:`sandbox.lambda_principals`);
 * an ``UpdateUser`` that keeps the user's tags and sandbox state under the new name or path
   (:mod:`sandbox.rename`);
+* a DescribeRegions that lists the caller's partition only (:mod:`sandbox.ec2_regions`);
+* authorization errors of JSON services in JSON (``AccessDeniedException``,
+  :mod:`sandbox.json_denials`);
+* signature checks of body-less REST requests (Lambda's) that hash the empty payload the
+  client signed (:mod:`sandbox.signed_payload`);
 * time conditions (``DateGreaterThan`` ... on ``aws:CurrentTime``) honoured when IAM
   authorization is enforced (:mod:`sandbox.policy_conditions`, :mod:`sandbox.auth`);
 * identitystore and sso-admin as AWS answers them: ResourceNotFound for unknown ids on delete,
@@ -40,6 +47,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
 from sandbox.access_activity import record_password_use, record_service_access
 from sandbox.deleted_principals import wrap_delete_user as show_unique_id_after_delete
+from sandbox.ec2_regions import install_partition_regions
 from sandbox.faults import (
     clear_faults,
     inject_fault,
@@ -52,6 +60,7 @@ from sandbox.identity_store import (
     install_identity_store,
     set_external_ids,
 )
+from sandbox.json_denials import install_json_denials
 from sandbox.lambda_principals import install_lambda_principals
 from sandbox.last_accessed import IAM_ACTIONS as LAST_ACCESSED_ACTIONS
 from sandbox.last_accessed import (
@@ -73,6 +82,7 @@ from sandbox.policy_conditions import (
 from sandbox.rename import wrap_update_user
 from sandbox.request_hooks import wrap_call_action, wrap_wsgi_call
 from sandbox.request_log import RecordedCall, RequestLog, request_log
+from sandbox.s3_bucket_regions import install_bucket_regions
 from sandbox.service_credentials import IAM_ACTIONS as CREDENTIAL_ACTIONS
 from sandbox.service_credentials import (
     MAX_CREDENTIALS_PER_SERVICE,
@@ -80,6 +90,7 @@ from sandbox.service_credentials import (
     ServiceSpecificCredential,
     service_credentials,
 )
+from sandbox.signed_payload import install_signed_payload
 from sandbox.sso_admin import (
     clear_sso_admin_requests,
     fail_next_assignment_deletions,
@@ -140,6 +151,10 @@ def install() -> None:
         )
         IamResponse.update_user = wrap_update_user(IamResponse.update_user)  # type: ignore[method-assign]
         install_lambda_principals()
+        install_bucket_regions()
+        install_signed_payload()
+        install_partition_regions()
+        install_json_denials()
         IAMPolicyStatement.is_action_permitted = wrap_is_action_permitted(  # type: ignore[method-assign]
             IAMPolicyStatement.is_action_permitted
         )
