@@ -131,9 +131,13 @@ def _log_wsgi(environ: dict[str, Any], ctx: _RequestContext, statuses: list[str]
         status = int(statuses[-1].split()[0]) if statuses else 0
     except ValueError:
         status = 0
+    action = ctx.action
+    if action is None and service == "s3":
+        # S3's REST calls bypass moto's action layer: named from method, path and query.
+        action = action_of_request(environ, "s3")
     request_log().record(
         service=service,
-        action=ctx.action,
+        action=action,
         status=status,
         access_key_id=scope.access_key_id if scope else None,
         region=scope.region if scope else None,
