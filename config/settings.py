@@ -153,10 +153,11 @@ class Settings(BaseSettings):
 
     # The reference scan (resource policies naming a user): the regions it reads (empty: every
     # region EC2 DescribeRegions lists as enabled), the services (empty: all of
-    # REFERENCE_SERVICES), and how many (region, service) reads run at once.
+    # REFERENCE_SERVICES), and how many reads run at once: that many (region, service) listings,
+    # each reading that many resources' policies at a time.
     reference_regions: tuple[str, ...] = ()
     reference_services: tuple[str, ...] = ()
-    reference_scan_concurrency: int = Field(default=8, ge=1, le=64)
+    reference_scan_concurrency: int = Field(default=4, ge=1, le=16)
 
     # Audit checkpoints: the Ed25519 key that signs them; default HOME/audit-signing-key.pem,
     # created on first use (mode 0600).

@@ -11,6 +11,8 @@ refuses while policies remain. :func:`install` patches moto in place (idempotent
   (:mod:`sandbox.strict_delete`), after which resource policies that named the user show its
   unique id (:mod:`sandbox.deleted_principals`);
 * user ids shaped as AWS's (``AIDA...``, :mod:`sandbox.user_ids`);
+* a ListBuckets that names each bucket's region and pages as AWS does when asked with a
+  parameter (:mod:`sandbox.s3_bucket_regions`);
 * Lambda function policies with principals shaped as AWS writes them
   (:mod:`sandbox.lambda_principals`);
 * an ``UpdateUser`` that keeps the user's tags and sandbox state under the new name or path
@@ -67,6 +69,7 @@ from sandbox.policy_conditions import (
 from sandbox.rename import wrap_update_user
 from sandbox.request_hooks import wrap_call_action, wrap_wsgi_call
 from sandbox.request_log import RecordedCall, RequestLog, request_log
+from sandbox.s3_bucket_regions import install_bucket_regions
 from sandbox.service_credentials import IAM_ACTIONS as CREDENTIAL_ACTIONS
 from sandbox.service_credentials import (
     MAX_CREDENTIALS_PER_SERVICE,
@@ -124,6 +127,7 @@ def install() -> None:
         install_lambda_principals()
         install_bodiless_signature()
         install_partition_regions()
+        install_bucket_regions()
         IAMPolicyStatement.is_action_permitted = wrap_is_action_permitted(  # type: ignore[method-assign]
             IAMPolicyStatement.is_action_permitted
         )

@@ -54,6 +54,10 @@ def _count_call(model: Any = None, **_: Any) -> None:
         counter.operations.append(model.name)
 
 
+# Connections a regional client keeps open (botocore's default is 10).
+REGIONAL_POOL = 32
+
+
 class ClientFactory:
     """Builds and caches clients; clients are thread-safe, so one per service serves every task."""
 
@@ -92,7 +96,9 @@ class ClientFactory:
         with self._lock:
             if key not in self._clients:
                 session: Any = self.session
-                made = session.client(service, region_name=region, config=self.config)
+                # A scan reads many resources at once through one client per region.
+                config = self.config.merge(Config(max_pool_connections=REGIONAL_POOL))
+                made = session.client(service, region_name=region, config=config)
                 made.meta.events.register("before-call", _count_call)
                 self._clients[key] = made
             return self._clients[key]

@@ -244,6 +244,9 @@ def test_each_region_and_service_is_listed_once_and_the_calls_are_counted(named:
     keys = sum(1 for r in scan.found if r.service == "kms" and r.statement == "Root")
     assert calls["kms:GetKeyPolicy"] >= keys >= 2
     assert "ec2:DescribeRegions" not in calls
+    # ListBuckets names each bucket's region: no GetBucketLocation per bucket.
+    assert "s3:GetBucketLocation" not in calls
+    assert calls["s3:GetBucketPolicy"] >= len(named.arns["s3"])
     assert sum(calls.values()) == sum(sum(c.values()) for c in scan.calls_by_region.values())
 
 

@@ -201,3 +201,24 @@ def test_lambda_permissions_carry_principals_as_aws_writes_them(sandbox: Any, ia
     }
     # The request log names Lambda's calls as IAM actions do (lambda:GetPolicy).
     assert sandbox.requests.count("GetPolicy", service="lambda") >= 1
+
+
+def test_list_buckets_with_a_page_size_names_regions_and_pages_as_aws(sandbox: Any) -> None:
+    s3 = sandbox.client("s3")
+    tag = uuid.uuid4().hex[:8]
+    made = {f"paged-{tag}-{i}": ("us-east-1" if i % 2 else REGION) for i in range(5)}
+    for bucket, region in made.items():
+        config = {} if region == "us-east-1" else {"LocationConstraint": region}
+        s3.create_bucket(Bucket=bucket, **({"CreateBucketConfiguration": config} if config else {}))
+    pages = list(
+        s3.get_paginator("list_buckets").paginate(
+            Prefix=f"paged-{tag}-", PaginationConfig={"PageSize": 2}
+        )
+    )
+    assert [len(page["Buckets"]) for page in pages] == [2, 2, 1]
+    listed = {b["Name"]: b["BucketRegion"] for page in pages for b in page["Buckets"]}
+    assert listed == made
+    # Without a parameter, the answer is moto's own, as AWS's is (no region named).
+    plain = s3.list_buckets()["Buckets"]
+    assert {b["Name"] for b in plain} >= set(made)
+    assert all("BucketRegion" not in b for b in plain)

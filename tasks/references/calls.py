@@ -3,6 +3,7 @@ proof that one scan serves every user)."""
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,12 +11,15 @@ from contextvars import ContextVar
 from typing import Any
 
 _counter: ContextVar[Counter[str] | None] = ContextVar("offboard_reference_calls", default=None)
+# A scan's reads run on several threads that count into one counter.
+_lock = threading.Lock()
 
 
 def _count(model: Any = None, **_: Any) -> None:
     counter = _counter.get()
     if counter is not None and model is not None:
-        counter[f"{model.service_model.service_name}:{model.name}"] += 1
+        with _lock:
+            counter[f"{model.service_model.service_name}:{model.name}"] += 1
 
 
 def counted(client: Any) -> Any:

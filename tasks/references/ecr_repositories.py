@@ -10,7 +10,8 @@ from botocore.exceptions import ClientError
 
 from tasks.errors import error_code
 from tasks.references.clients import region_of, regional_client
-from tasks.references.found import NotScanned, Read, Reference, references_in, refused
+from tasks.references.found import Read, Reference, merged, read_or_refused, references_in
+from tasks.references.parallel import each
 from tasks.references.rewrite import Rewrite, rewritten
 
 PERMISSIONS = (
@@ -35,24 +36,19 @@ def _policy(client: Any, registry: str, name: str) -> dict[str, Any] | None:
 
 def repository_references(region: str) -> Read:
     client = regional_client("ecr", region)
-    found: list[Reference] = []
-    not_scanned: list[NotScanned] = []
-    for page in client.get_paginator("describe_repositories").paginate():
-        for repository in page.get("repositories", []):
-            arn = repository["repositoryArn"]
-            try:
-                policy = _policy(client, repository["registryId"], repository["repositoryName"])
-            except ClientError as error:
-                if not refused(error):
-                    raise
-                reason = str(error_code(error))
-                not_scanned.append(
-                    NotScanned(service="ecr", resource_arn=arn, reason=reason, region=region)
-                )
-                continue
-            if policy:
-                found += references_in("ecr", region, arn, policy)
-    return found, not_scanned
+    pages = client.get_paginator("describe_repositories").paginate()
+    repositories = [repository for page in pages for repository in page.get("repositories", [])]
+
+    def read(repository: dict[str, Any]) -> list[Reference]:
+        policy = _policy(client, repository["registryId"], repository["repositoryName"])
+        return references_in("ecr", region, repository["repositoryArn"], policy) if policy else []
+
+    return merged(
+        each(
+            repositories,
+            lambda repo: read_or_refused("ecr", region, repo["repositoryArn"], lambda: read(repo)),
+        )
+    )
 
 
 def clean_repository(repository_arn: str, names: set[str]) -> Rewrite | None:

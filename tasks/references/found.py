@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -66,6 +67,30 @@ def refused(error: ClientError) -> bool:
 
 # What a reader returns: the statements naming principals, and what it could not read.
 Read = tuple[list[Reference], list[NotScanned]]
+
+
+def read_or_refused(
+    service: str, region: str, resource_arn: str, read: Callable[[], list[Reference]]
+) -> Read:
+    """One resource's references, or the resource as not scanned when the read is refused."""
+    try:
+        return read(), []
+    except ClientError as error:
+        if not refused(error):
+            raise
+        reason = str(error_code(error))
+        return [], [
+            NotScanned(service=service, resource_arn=resource_arn, reason=reason, region=region)
+        ]
+
+
+def merged(reads: list[Read]) -> Read:
+    found: list[Reference] = []
+    not_scanned: list[NotScanned] = []
+    for references, gaps in reads:
+        found += references
+        not_scanned += gaps
+    return found, not_scanned
 
 
 def index_by_principal(found: list[Reference]) -> dict[str, list[Reference]]:

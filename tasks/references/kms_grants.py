@@ -14,7 +14,8 @@ from botocore.exceptions import ClientError
 
 from tasks.errors import error_code
 from tasks.references.clients import region_of, regional_client
-from tasks.references.found import NotScanned, Read, Reference, refused
+from tasks.references.found import Read, Reference, merged, read_or_refused
+from tasks.references.parallel import each
 from tasks.references.rewrite import Rewrite
 
 PERMISSIONS = ("kms:ListKeys", "kms:ListGrants", "kms:RevokeGrant")
@@ -50,23 +51,20 @@ def _reference(region: str, key_arn: str, grant: dict[str, Any]) -> Reference:
 
 def grant_references(region: str) -> Read:
     client = regional_client("kms", region)
-    found: list[Reference] = []
-    not_scanned: list[NotScanned] = []
-    for page in client.get_paginator("list_keys").paginate():
-        for key in page.get("Keys", []):
-            arn = key["KeyArn"]
-            try:
-                grants = _grants(client, arn)
-            except ClientError as error:
-                if not refused(error):
-                    raise
-                reason = str(error_code(error))
-                not_scanned.append(
-                    NotScanned(service=SERVICE, resource_arn=arn, reason=reason, region=region)
-                )
-                continue
-            found += [_reference(region, arn, g) for g in grants if g.get("GranteePrincipal")]
-    return found, not_scanned
+    keys = [key for page in client.get_paginator("list_keys").paginate() for key in page["Keys"]]
+
+    def read(arn: str) -> list[Reference]:
+        grants = _grants(client, arn)
+        return [_reference(region, arn, g) for g in grants if g.get("GranteePrincipal")]
+
+    return merged(
+        each(
+            keys,
+            lambda key: read_or_refused(
+                SERVICE, region, key["KeyArn"], lambda: read(key["KeyArn"])
+            ),
+        )
+    )
 
 
 def clean_grants(key_arn: str, names: set[str]) -> Rewrite | None:

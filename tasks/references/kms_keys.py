@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from tasks.errors import error_code
 from tasks.references.clients import region_of, regional_client
-from tasks.references.found import NotScanned, Read, Reference, references_in, refused
+from tasks.references.found import Read, Reference, merged, read_or_refused, references_in
 from tasks.references.kms_admins import has_administrator
+from tasks.references.parallel import each
 from tasks.references.rewrite import Rewrite, rewritten
 
 PERMISSIONS = ("kms:ListKeys", "kms:GetKeyPolicy", "kms:PutKeyPolicy")
@@ -26,24 +24,16 @@ def kms_client(region: str) -> Any:
 
 def key_references(region: str) -> Read:
     client = kms_client(region)
-    found: list[Reference] = []
-    not_scanned: list[NotScanned] = []
-    for page in client.get_paginator("list_keys").paginate():
-        for key in page.get("Keys", []):
-            arn = key["KeyArn"]
-            try:
-                policy = client.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"]
-            except ClientError as error:
-                # A key whose policy does not let the account in refuses even its listing's reader.
-                if not refused(error):
-                    raise
-                reason = str(error_code(error))
-                not_scanned.append(
-                    NotScanned(service="kms", resource_arn=arn, reason=reason, region=region)
-                )
-                continue
-            found += references_in("kms", region, arn, json.loads(policy))
-    return found, not_scanned
+    keys = [key for page in client.get_paginator("list_keys").paginate() for key in page["Keys"]]
+
+    def read(key: dict[str, Any]) -> list[Reference]:
+        policy = client.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"]
+        return references_in("kms", region, key["KeyArn"], json.loads(policy))
+
+    # A key whose policy does not let the account in refuses even the scan's reader.
+    return merged(
+        each(keys, lambda key: read_or_refused("kms", region, key["KeyArn"], lambda: read(key)))
+    )
 
 
 def clean_key(key_arn: str, names: set[str]) -> Rewrite | None:

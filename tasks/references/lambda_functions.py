@@ -15,7 +15,8 @@ from botocore.exceptions import ClientError
 
 from tasks.errors import error_code
 from tasks.references.clients import region_of, regional_client
-from tasks.references.found import NotScanned, Read, Reference, references_in, refused
+from tasks.references.found import Read, Reference, merged, read_or_refused, references_in
+from tasks.references.parallel import each
 from tasks.references.principals import aws_principals, statements
 from tasks.references.rewrite import Rewrite
 
@@ -36,24 +37,18 @@ def _policy(client: Any, function_arn: str) -> dict[str, Any] | None:
 
 def function_references(region: str) -> Read:
     client = regional_client("lambda", region)
-    found: list[Reference] = []
-    not_scanned: list[NotScanned] = []
-    for page in client.get_paginator("list_functions").paginate():
-        for function in page.get("Functions", []):
-            arn = function["FunctionArn"]
-            try:
-                policy = _policy(client, arn)
-            except ClientError as error:
-                if not refused(error):
-                    raise
-                reason = str(error_code(error))
-                not_scanned.append(
-                    NotScanned(service="lambda", resource_arn=arn, reason=reason, region=region)
-                )
-                continue
-            if policy:
-                found += references_in("lambda", region, arn, policy)
-    return found, not_scanned
+    pages = client.get_paginator("list_functions").paginate()
+    functions = [
+        function["FunctionArn"] for page in pages for function in page.get("Functions", [])
+    ]
+
+    def read(arn: str) -> list[Reference]:
+        policy = _policy(client, arn)
+        return references_in("lambda", region, arn, policy) if policy else []
+
+    return merged(
+        each(functions, lambda arn: read_or_refused("lambda", region, arn, lambda: read(arn)))
+    )
 
 
 def _only_names(statement: dict[str, Any], names: set[str]) -> bool:

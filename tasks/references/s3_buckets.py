@@ -10,7 +10,8 @@ from botocore.exceptions import ClientError
 
 from tasks.errors import error_code
 from tasks.references.clients import global_client, regional_client
-from tasks.references.found import NotScanned, Read, Reference, references_in, refused
+from tasks.references.found import NotScanned, Read, merged, references_in, refused
+from tasks.references.parallel import each
 from tasks.references.rewrite import Rewrite, rewritten
 
 PERMISSIONS = (
@@ -23,40 +24,39 @@ PERMISSIONS = (
 
 
 def _region(client: Any, bucket: dict[str, Any]) -> str:
-    # ListBuckets names each bucket's region in AWS today; GetBucketLocation where it does not.
+    # ListBuckets names each bucket's region when asked with a page size; GetBucketLocation
+    # where it does not.
     region = bucket.get("BucketRegion")
     if region is None:
         region = client.get_bucket_location(Bucket=bucket["Name"])["LocationConstraint"]
     return str(region or "us-east-1")
 
 
+def _read_bucket(client: Any, bucket: dict[str, Any], regions: set[str] | None) -> Read:
+    name = bucket["Name"]
+    arn = f"arn:aws:s3:::{name}"
+    region: str | None = None
+    try:
+        region = _region(client, bucket)
+        if regions is not None and region not in regions:
+            return [], []
+        policy = regional_client("s3", region).get_bucket_policy(Bucket=name)["Policy"]
+    except ClientError as error:
+        if error_code(error) == "NoSuchBucketPolicy":
+            return [], []
+        if not refused(error):
+            raise
+        reason = str(error_code(error))
+        return [], [NotScanned(service="s3", resource_arn=arn, reason=reason, region=region)]
+    return references_in("s3", region, arn, json.loads(policy)), []
+
+
 def bucket_references(regions: set[str] | None = None) -> Read:
     """Every bucket's policy, or only those of buckets in ``regions``."""
     client = global_client("s3")
-    found: list[Reference] = []
-    not_scanned: list[NotScanned] = []
-    for page in client.get_paginator("list_buckets").paginate():
-        for bucket in page.get("Buckets", []):
-            name = bucket["Name"]
-            arn = f"arn:aws:s3:::{name}"
-            region: str | None = None
-            try:
-                region = _region(client, bucket)
-                if regions is not None and region not in regions:
-                    continue
-                policy = regional_client("s3", region).get_bucket_policy(Bucket=name)["Policy"]
-            except ClientError as error:
-                if error_code(error) == "NoSuchBucketPolicy":
-                    continue
-                if refused(error):
-                    reason = str(error_code(error))
-                    not_scanned.append(
-                        NotScanned(service="s3", resource_arn=arn, reason=reason, region=region)
-                    )
-                    continue
-                raise
-            found += references_in("s3", region, arn, json.loads(policy))
-    return found, not_scanned
+    pages = client.get_paginator("list_buckets").paginate(PaginationConfig={"PageSize": 1000})
+    buckets = [bucket for page in pages for bucket in page.get("Buckets", [])]
+    return merged(each(buckets, lambda bucket: _read_bucket(client, bucket, regions)))
 
 
 def clean_bucket(bucket_arn: str, names: set[str]) -> Rewrite | None:

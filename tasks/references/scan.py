@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from contextvars import copy_context
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -30,6 +28,7 @@ from tasks.references.iam_roles import role_references
 from tasks.references.kms_grants import grant_references
 from tasks.references.kms_keys import key_references
 from tasks.references.lambda_functions import function_references
+from tasks.references.parallel import each
 from tasks.references.s3_buckets import bucket_references
 from tasks.references.secrets import secret_references
 from tasks.references.sns_topics import topic_references
@@ -149,16 +148,7 @@ def scan_references(
         where = chosen_regions(regions)
     jobs = [(name, GLOBAL) for name in names if name in GLOBAL_READERS]
     jobs += [(name, region) for region in where for name in names if name in REGIONAL_READERS]
-    # Each read runs in a copy of this context, so it acts in the same account scope.
-    contexts = [copy_context() for _ in jobs]
-    workers = min(get_settings().reference_scan_concurrency, max(len(jobs), 1))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="references") as pool:
-        results = list(
-            pool.map(
-                lambda pair: pair[0].run(_read, pair[1][0], pair[1][1], set(where)),
-                zip(contexts, jobs, strict=True),
-            )
-        )
+    results = each(jobs, lambda job: _read(job[0], job[1], set(where)))
     found: list[Reference] = []
     not_scanned: list[NotScanned] = []
     total: Counter[str] = Counter(lookup)

@@ -6,11 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from tasks.errors import error_code
 from tasks.references.clients import region_of, regional_client
-from tasks.references.found import NotScanned, Read, Reference, references_in, refused
+from tasks.references.found import Read, Reference, merged, read_or_refused, references_in
+from tasks.references.parallel import each
 from tasks.references.rewrite import Rewrite, rewritten
 
 PERMISSIONS = (
@@ -23,26 +21,16 @@ PERMISSIONS = (
 
 def secret_references(region: str) -> Read:
     client = regional_client("secretsmanager", region)
-    found: list[Reference] = []
-    not_scanned: list[NotScanned] = []
-    for page in client.get_paginator("list_secrets").paginate():
-        for secret in page.get("SecretList", []):
-            arn = secret["ARN"]
-            try:
-                policy = client.get_resource_policy(SecretId=arn).get("ResourcePolicy")
-            except ClientError as error:
-                if not refused(error):
-                    raise
-                reason = str(error_code(error))
-                not_scanned.append(
-                    NotScanned(
-                        service="secretsmanager", resource_arn=arn, reason=reason, region=region
-                    )
-                )
-                continue
-            if policy:
-                found += references_in("secretsmanager", region, arn, json.loads(policy))
-    return found, not_scanned
+    pages = client.get_paginator("list_secrets").paginate()
+    secrets = [secret["ARN"] for page in pages for secret in page.get("SecretList", [])]
+
+    def read(arn: str) -> list[Reference]:
+        policy = client.get_resource_policy(SecretId=arn).get("ResourcePolicy")
+        return references_in("secretsmanager", region, arn, json.loads(policy)) if policy else []
+
+    return merged(
+        each(secrets, lambda arn: read_or_refused("secretsmanager", region, arn, lambda: read(arn)))
+    )
 
 
 def clean_secret(secret_arn: str, names: set[str]) -> Rewrite | None:

@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from tasks.errors import error_code
 from tasks.references.clients import region_of, regional_client
-from tasks.references.found import NotScanned, Read, Reference, references_in, refused
+from tasks.references.found import Read, Reference, merged, read_or_refused, references_in
+from tasks.references.parallel import each
 from tasks.references.rewrite import Rewrite, rewritten
 
 PERMISSIONS = ("sns:ListTopics", "sns:GetTopicAttributes", "sns:SetTopicAttributes")
@@ -17,24 +15,14 @@ PERMISSIONS = ("sns:ListTopics", "sns:GetTopicAttributes", "sns:SetTopicAttribut
 
 def topic_references(region: str) -> Read:
     client = regional_client("sns", region)
-    found: list[Reference] = []
-    not_scanned: list[NotScanned] = []
-    for page in client.get_paginator("list_topics").paginate():
-        for topic in page.get("Topics", []):
-            arn = topic["TopicArn"]
-            try:
-                attributes = client.get_topic_attributes(TopicArn=arn)["Attributes"]
-            except ClientError as error:
-                if not refused(error):
-                    raise
-                reason = str(error_code(error))
-                not_scanned.append(
-                    NotScanned(service="sns", resource_arn=arn, reason=reason, region=region)
-                )
-                continue
-            if attributes.get("Policy"):
-                found += references_in("sns", region, arn, json.loads(attributes["Policy"]))
-    return found, not_scanned
+    pages = client.get_paginator("list_topics").paginate()
+    topics = [topic["TopicArn"] for page in pages for topic in page.get("Topics", [])]
+
+    def read(arn: str) -> list[Reference]:
+        policy = client.get_topic_attributes(TopicArn=arn)["Attributes"].get("Policy")
+        return references_in("sns", region, arn, json.loads(policy)) if policy else []
+
+    return merged(each(topics, lambda arn: read_or_refused("sns", region, arn, lambda: read(arn))))
 
 
 def default_topic_policy(topic_arn: str) -> dict[str, Any]:

@@ -6,7 +6,8 @@ import json
 from typing import Any
 
 from tasks.references.clients import regional_client
-from tasks.references.found import Read, Reference, references_in
+from tasks.references.found import Read, Reference, merged, read_or_refused, references_in
+from tasks.references.parallel import each
 
 PERMISSIONS = ("sqs:ListQueues", "sqs:GetQueueAttributes")
 
@@ -17,13 +18,17 @@ def sqs_client(region: str) -> Any:
 
 def queue_references(region: str) -> Read:
     client = sqs_client(region)
-    found: list[Reference] = []
-    for page in client.get_paginator("list_queues").paginate():
-        for url in page.get("QueueUrls", []):
-            attributes = client.get_queue_attributes(
-                QueueUrl=url, AttributeNames=["Policy", "QueueArn"]
-            )["Attributes"]
-            if "Policy" in attributes:
-                document = json.loads(attributes["Policy"])
-                found += references_in("sqs", region, attributes["QueueArn"], document)
-    return found, []
+    pages = client.get_paginator("list_queues").paginate()
+    urls = [url for page in pages for url in page.get("QueueUrls", [])]
+
+    def read(url: str) -> list[Reference]:
+        attributes = client.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["Policy", "QueueArn"]
+        )["Attributes"]
+        if "Policy" not in attributes:
+            return []
+        document = json.loads(attributes["Policy"])
+        return references_in("sqs", region, attributes["QueueArn"], document)
+
+    # A refused queue is named by its URL: its ARN comes with the attributes it was refused.
+    return merged(each(urls, lambda url: read_or_refused("sqs", region, url, lambda: read(url))))
