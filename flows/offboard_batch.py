@@ -11,6 +11,7 @@ user on a local server.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -145,6 +146,7 @@ def _plan_and_run(
         users=tuple(users),
         skipped=plan.skipped,
         account_failures=plan.account_failures,
+        reference_scan_calls=_scan_calls(scans),
         concurrency=settings.batch_concurrency,
         iam_calls_per_second=settings.iam_calls_per_second,
         started_at=started,
@@ -172,6 +174,14 @@ def _scan_accounts(
         except Exception as exc:  # the account's users hold on it, the others go on
             scans[account_id] = StepFailure.from_exception("references", exc)
     return scans
+
+
+def _scan_calls(scans: dict[str | None, ReferenceScan | StepFailure | None]) -> dict[str, int]:
+    total: Counter[str] = Counter()
+    for scan in scans.values():
+        if isinstance(scan, ReferenceScan):
+            total.update(scan.calls)
+    return dict(sorted(total.items()))
 
 
 def _audit_refusal(
