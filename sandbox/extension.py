@@ -17,6 +17,11 @@ refuses while policies remain. :func:`install` patches moto in place (idempotent
   (:mod:`sandbox.lambda_principals`);
 * an ``UpdateUser`` that keeps the user's tags and sandbox state under the new name or path
   (:mod:`sandbox.rename`);
+* a DescribeRegions that lists the caller's partition only (:mod:`sandbox.ec2_regions`);
+* authorization errors of JSON services in JSON (``AccessDeniedException``,
+  :mod:`sandbox.json_denials`);
+* signature checks of body-less REST requests (Lambda's) that hash the empty payload the
+  client signed (:mod:`sandbox.signed_payload`);
 * time conditions (``DateGreaterThan`` ... on ``aws:CurrentTime``) honoured when IAM
   authorization is enforced (:mod:`sandbox.policy_conditions`, :mod:`sandbox.auth`);
 * a process-wide request log (:mod:`sandbox.request_log`) and injected faults
@@ -40,6 +45,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from sandbox.access_activity import record_password_use, record_service_access
 from sandbox.bodiless_signature import install_bodiless_signature
 from sandbox.deleted_principals import wrap_delete_user as show_unique_id_after_delete
+from sandbox.ec2_regions import install_partition_regions
 from sandbox.faults import (
     clear_faults,
     inject_fault,
@@ -47,6 +53,7 @@ from sandbox.faults import (
     injected_fault_counts,
     pending_faults,
 )
+from sandbox.json_denials import install_json_denials
 from sandbox.lambda_principals import install_lambda_principals
 from sandbox.last_accessed import IAM_ACTIONS as LAST_ACCESSED_ACTIONS
 from sandbox.last_accessed import (
@@ -77,6 +84,7 @@ from sandbox.service_credentials import (
     ServiceSpecificCredential,
     service_credentials,
 )
+from sandbox.signed_payload import install_signed_payload
 from sandbox.strict_delete import delete_conflict, wrap_delete_user
 from sandbox.user_ids import wrap_create_user as aws_shaped_user_id
 
@@ -128,6 +136,9 @@ def install() -> None:
         install_bodiless_signature()
         install_partition_regions()
         install_bucket_regions()
+        install_signed_payload()
+        install_partition_regions()
+        install_json_denials()
         IAMPolicyStatement.is_action_permitted = wrap_is_action_permitted(  # type: ignore[method-assign]
             IAMPolicyStatement.is_action_permitted
         )

@@ -8,13 +8,18 @@ import io
 import json
 import uuid
 import zipfile
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import boto3
 import pytest
 
 from config.settings import REFERENCE_SERVICES, SettingsError, get_settings
+from sandbox.auth import enforce_iam_authorization
 from sandbox.extension import clear_faults, inject_fault
+from tasks.aws import ClientFactory, set_client_factory
 from tasks.errors import InvalidInputError
+from tasks.permissions import engine_policy
 from tasks.references.clean import KeyWouldLoseEveryAdministrator, clean_resource
 from tasks.references.iam_roles import TRUSTS_NOBODY
 from tasks.references.scan import ReferenceScan, scan_references
@@ -365,3 +370,86 @@ def test_clean_refuses_a_key_that_would_lose_every_administrator(sandbox: Any) -
     assert kms.get_key_policy(KeyId=arn, PolicyName="default")["Policy"] == before
     with pytest.raises(InvalidInputError, match="'dynamodb'"):
         clean_resource.fn("dynamodb", arn, (user,))
+
+
+@pytest.fixture
+def engine(sandbox: Any) -> Iterator[Callable[[dict[str, Any]], None]]:
+    """The engine's clients sign as a user holding only the policy it is granted."""
+    iam = sandbox.client("iam")
+    name = f"engine-{uuid.uuid4().hex[:8]}"
+    iam.create_user(UserName=name)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    session = boto3.Session(
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+        region_name="us-east-1",
+    )
+
+    def grant(policy: dict[str, Any]) -> None:
+        iam.put_user_policy(UserName=name, PolicyName="engine", PolicyDocument=json.dumps(policy))
+
+    set_client_factory(ClientFactory(session=session))
+    try:
+        yield grant
+    finally:
+        set_client_factory(None)
+        iam.delete_access_key(UserName=name, AccessKeyId=key["AccessKeyId"])
+        iam.delete_user_policy(UserName=name, PolicyName="engine")
+        iam.delete_user(UserName=name)
+
+
+def test_under_iam_enforcement_the_engine_policy_scans_and_cleans_and_less_is_reported(
+    sandbox: Any, named: Named, engine: Callable[[dict[str, Any]], None]
+) -> None:
+    """With exactly the engine policy nothing is refused; without a read action, the resources
+    it reads are reported as not scanned, naming the action, and the scan still completes."""
+    reads = {
+        "kms:GetKeyPolicy",
+        "kms:ListGrants",
+        "s3:GetBucketPolicy",
+        "sns:GetTopicAttributes",
+        "secretsmanager:GetResourcePolicy",
+        "lambda:GetPolicy",
+        "ecr:GetRepositoryPolicy",
+        "sqs:ListQueues",
+    }
+    policy = engine_policy()
+    engine(
+        {
+            **policy,
+            "Statement": [
+                {**s, "Action": [a for a in s["Action"] if a not in reads]}
+                for s in policy["Statement"]
+            ],
+        }
+    )
+    with enforce_iam_authorization():
+        narrowed = scan_references.fn(regions=REGIONS)
+    refused = {
+        (g.action, g.reason)
+        for g in narrowed.not_scanned
+        if g.resource_arn in named.all_arns() or g.resource_arn == "*"
+    }
+    assert {action for action, _ in refused} == reads
+    assert {reason for _, reason in refused} <= {"AccessDenied", "AccessDeniedException"}
+    assert {r.service for r in narrowed.naming(named.user)} == {"iam"}
+
+    engine(policy)
+    mark = sandbox.requests.mark()
+    with enforce_iam_authorization():
+        scan = scan_references.fn(regions=REGIONS)
+        targets = sorted({(r.service, r.resource_arn) for r in scan.naming(named.user)})
+        cleaned = [clean_resource.fn(service, arn, (named.user,)) for service, arn in targets]
+    assert scan.not_scanned == []
+    assert len(targets) == 1 + 8 * len(REGIONS)
+    assert all(c.old_document is not None for c in cleaned)
+    assert [c for c in sandbox.requests.since(mark) if c.status == 403] == []
+
+
+def test_every_service_the_settings_accept_has_a_reader_and_a_cleaner() -> None:
+    from tasks.references.clean import CLEANERS
+    from tasks.references.scan import GLOBAL_READERS, REGIONAL_READERS
+
+    readers = set(GLOBAL_READERS) | set(REGIONAL_READERS)
+    assert readers == set(REFERENCE_SERVICES) == set(CLEANERS)
+    assert not set(GLOBAL_READERS) & set(REGIONAL_READERS)

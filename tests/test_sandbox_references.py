@@ -222,3 +222,52 @@ def test_list_buckets_with_a_page_size_names_regions_and_pages_as_aws(sandbox: A
     plain = s3.list_buckets()["Buckets"]
     assert {b["Name"] for b in plain} >= set(made)
     assert all("BucketRegion" not in b for b in plain)
+
+
+def test_under_enforcement_json_services_refuse_in_json_and_lambda_signatures_check(
+    sandbox: Any, iam: Any, user_name: str
+) -> None:
+    """A denied KMS or Lambda call carries AccessDeniedException, SQS AccessDenied; a signed
+    body-less Lambda GET is let through; DescribeRegions lists the aws partition only."""
+    import boto3
+    from botocore.exceptions import ClientError
+
+    from sandbox.auth import enforce_iam_authorization
+
+    iam.create_user(UserName=user_name)
+    allow = {"Effect": "Allow", "Action": ["lambda:ListFunctions", "ec2:*"], "Resource": "*"}
+    iam.put_user_policy(
+        UserName=user_name,
+        PolicyName="some",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [allow]}),
+    )
+    key = iam.create_access_key(UserName=user_name)["AccessKey"]
+    session = boto3.Session(
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+        region_name=REGION,
+    )
+
+    def client(service: str) -> Any:
+        return session.client(service, endpoint_url=sandbox.endpoint)
+
+    codes = {}
+    with enforce_iam_authorization():
+        functions = client("lambda").list_functions()["Functions"]
+        regions = [r["RegionName"] for r in client("ec2").describe_regions()["Regions"]]
+        for service, call in (
+            ("kms", lambda c: c.list_keys()),
+            ("lambda", lambda c: c.get_policy(FunctionName="absent")),
+            ("sqs", lambda c: c.list_queues()),
+        ):
+            try:
+                call(client(service))
+            except ClientError as error:
+                codes[service] = error.response["Error"]["Code"]
+    assert isinstance(functions, list)
+    assert REGION in regions and not any(r.startswith(("cn-", "us-gov-")) for r in regions)
+    assert codes == {
+        "kms": "AccessDeniedException",
+        "lambda": "AccessDeniedException",
+        "sqs": "AccessDenied",
+    }

@@ -57,8 +57,26 @@ class NotScanned(BaseModel):
 
     service: str
     resource_arn: str
-    reason: str
+    reason: str  # the error code, e.g. AccessDeniedException
     region: str | None = None
+    # The IAM action refused, e.g. kms:GetKeyPolicy: what the engine's policy may be missing.
+    action: str | None = None
+
+
+# API operations whose IAM action is named otherwise.
+ACTION_OF_OPERATION = {"ListBuckets": "ListAllMyBuckets"}
+
+
+def not_scanned(
+    service: str, resource_arn: str, region: str | None, error: ClientError
+) -> NotScanned:
+    operation = error.operation_name
+    prefix = service.split("-", 1)[0]  # kms-grants are kms: actions
+    action = f"{prefix}:{ACTION_OF_OPERATION.get(operation, operation)}" if operation else None
+    reason = str(error_code(error))
+    return NotScanned(
+        service=service, resource_arn=resource_arn, reason=reason, region=region, action=action
+    )
 
 
 def refused(error: ClientError) -> bool:
@@ -78,19 +96,16 @@ def read_or_refused(
     except ClientError as error:
         if not refused(error):
             raise
-        reason = str(error_code(error))
-        return [], [
-            NotScanned(service=service, resource_arn=resource_arn, reason=reason, region=region)
-        ]
+        return [], [not_scanned(service, resource_arn, region, error)]
 
 
 def merged(reads: list[Read]) -> Read:
     found: list[Reference] = []
-    not_scanned: list[NotScanned] = []
+    missed: list[NotScanned] = []
     for references, gaps in reads:
         found += references
-        not_scanned += gaps
-    return found, not_scanned
+        missed += gaps
+    return found, missed
 
 
 def index_by_principal(found: list[Reference]) -> dict[str, list[Reference]]:

@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 
 from tasks.errors import error_code
 from tasks.references.clients import global_client, regional_client
-from tasks.references.found import NotScanned, Read, merged, references_in, refused
+from tasks.references.found import Read, merged, not_scanned, references_in, refused
 from tasks.references.parallel import each
 from tasks.references.rewrite import Rewrite, rewritten
 
@@ -46,8 +46,7 @@ def _read_bucket(client: Any, bucket: dict[str, Any], regions: set[str] | None) 
             return [], []
         if not refused(error):
             raise
-        reason = str(error_code(error))
-        return [], [NotScanned(service="s3", resource_arn=arn, reason=reason, region=region)]
+        return [], [not_scanned("s3", arn, region, error)]
     return references_in("s3", region, arn, json.loads(policy)), []
 
 

@@ -19,11 +19,11 @@ from config.settings import (
     get_settings,
 )
 from tasks.aws import current_account_id, current_factory
-from tasks.errors import InvalidInputError, error_code
+from tasks.errors import InvalidInputError
 from tasks.references.calls import counting
 from tasks.references.clients import regional_client
 from tasks.references.ecr_repositories import repository_references
-from tasks.references.found import NotScanned, Read, Reference, refused
+from tasks.references.found import NotScanned, Read, Reference, not_scanned, refused
 from tasks.references.iam_roles import role_references
 from tasks.references.kms_grants import grant_references
 from tasks.references.kms_keys import key_references
@@ -127,10 +127,7 @@ def _read(service: str, region: str, regions: set[str]) -> tuple[Read, Counter[s
             # The listing itself was refused: the whole service in that region is a gap.
             if not refused(error):
                 raise
-            gap = NotScanned(
-                service=service, resource_arn="*", reason=str(error_code(error)), region=region
-            )
-            result = ([], [gap])
+            result = ([], [not_scanned(service, "*", region, error)])
     return result, calls
 
 
