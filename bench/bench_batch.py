@@ -319,7 +319,8 @@ def main() -> None:
         review = sum(r.review.api_calls for r in reports if r.review) / n
         snapshot = sum(r.snapshot.api_calls for r in reports if r.snapshot) / n
         total_calls = sum(engine_calls.values()) / n
-        other = total_calls - deletion - review - snapshot
+        scan_calls = sum(report.reference_scan_calls.values())
+        other = total_calls - deletion - review - snapshot - scan_calls / n
         other_names = Counter(
             {
                 name: count
@@ -354,6 +355,9 @@ def main() -> None:
         )
         print(f"{'review (last accessed, key last used)':44}{'-':>9}{review:>9.1f}")
         print(f"{'snapshot (policy documents, SSH keys)':44}{'-':>9}{snapshot:>9.1f}")
+        scanned = ", ".join(f"{op} {count}" for op, count in report.reference_scan_calls.items())
+        print(f"{'reference scan (once per batch)':44}{'-':>9}{scan_calls / n:>9.1f}")
+        print(f"  {scan_calls} calls for the batch: {scanned}")
         detail = ", ".join(f"{name} {count / n:.1f}" for name, count in other_names.items())
         print(f"{'other (' + detail + ')':44}{'-':>9}{other:>9.1f}")
         if aws_cli:

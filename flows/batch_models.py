@@ -138,6 +138,9 @@ class BatchReport(Frozen):
     counts: dict[str, int] = Field(default_factory=dict)
     # Users by category (done, failed, held, refused) and the number skipped.
     totals: dict[str, int] = Field(default_factory=dict)
+    # The reference scans' calls ("service:Operation" -> n): one scan per account serves every
+    # user, so they are reported apart from the users' own calls.
+    reference_scan_calls: dict[str, int] = Field(default_factory=dict)
     concurrency: int
     iam_calls_per_second: float
     started_at: datetime

@@ -11,6 +11,7 @@ user on a local server.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -147,7 +148,9 @@ def _plan_and_run(
         ),
         listener.finished if listener is not None else None,
     )
-    report = _report(selection, plan, tuple(users), dry_run, reason, ticket, run_id, started)
+    report = _report(
+        selection, plan, tuple(users), dry_run, reason, ticket, run_id, started, scans=scans
+    )
     log.info("batch.finished", **report.totals)
     if not dry_run:
         create_markdown_artifact(
@@ -168,6 +171,7 @@ def _report(
     run_id: str | None,
     started: datetime,
     declined: bool = False,
+    scans: dict[str | None, ReferenceScan | StepFailure | None] | None = None,
 ) -> BatchReport:
     settings = get_settings()
     return BatchReport.of(
@@ -180,6 +184,7 @@ def _report(
         skipped=plan.skipped,
         account_failures=plan.account_failures,
         declined=declined,
+        reference_scan_calls=_scan_calls(scans or {}),
         concurrency=settings.batch_concurrency,
         iam_calls_per_second=settings.iam_calls_per_second,
         started_at=started,
@@ -199,6 +204,14 @@ def _scan_accounts(
         except Exception as exc:  # the account's users hold on it, the others go on
             scans[account_id] = StepFailure.from_exception("references", exc)
     return scans
+
+
+def _scan_calls(scans: dict[str | None, ReferenceScan | StepFailure | None]) -> dict[str, int]:
+    total: Counter[str] = Counter()
+    for scan in scans.values():
+        if isinstance(scan, ReferenceScan):
+            total.update(scan.calls)
+    return dict(sorted(total.items()))
 
 
 def _audit_refusal(

@@ -144,7 +144,7 @@ def _clean_one(
         f"left as it was: the key would lose every administrator ({exc}); add another "
         "administrator, then clean again"
         if refused
-        else failure.message
+        else f"{failure.error_code} on {failure.action or '-'}: {failure.message}"
     )
     run.audit.record(
         "references",

@@ -133,7 +133,7 @@ def _log_wsgi(environ: dict[str, Any], ctx: _RequestContext, statuses: list[str]
         status = 0
     action = ctx.action
     if action is None and service == "s3":
-        # moto routes S3's REST calls without naming them; the method and path do.
+        # S3's REST calls bypass moto's action layer: named from method, path and query.
         action = action_of_request(environ, "s3")
     request_log().record(
         service=service,

@@ -201,6 +201,9 @@ def test_a_batch_of_20_users_scans_each_region_and_service_once(sandbox, iam, us
         read = [c for c in calls if c.action == "GetKeyPolicy" and c.region == region]
         assert len(read) == keys[region], region
     assert {c.action for c in calls} == {"ListKeys", "GetKeyPolicy"}
+    # Reported apart from the users' own calls.
+    assert report.reference_scan_calls["kms:ListKeys"] == len(REGIONS)
+    assert report.reference_scan_calls["kms:GetKeyPolicy"] == sum(keys.values())
     outcomes = {u.report.user_name: u.report.outcome for u in report.users}
     assert outcomes.pop(names[0]) == Outcome.held_kms_sole_admin
     assert set(outcomes.values()) == {Outcome.deleted}
