@@ -119,6 +119,7 @@ def _phases(run: Run, request: IdcOffboardRequest) -> IdcReport:
     if deny_failure is not None:
         # Deleted, but sessions started before may live on: not a success to report quietly.
         return run.finish(Outcome.failed, failure=deny_failure)
+    _end_lasting_denies(run, instance, user, inventory)
     return run.finish(Outcome.deleted)
 
 
@@ -185,6 +186,31 @@ def _deny_sessions(
         "then ProvisionPermissionSet",
     )
     return None
+
+
+def _end_lasting_denies(
+    run: Run, instance: IdcInstance, user: IdcUser, inventory: IdcInventory
+) -> None:
+    """The user is gone: a deny for good left by an earlier run that could not finish now ends
+    when the longest session does, so that it is pruned. A failure leaves it as it is."""
+    durations = inventory.permission_sets()
+    if not durations:
+        return
+    until = datetime.now(UTC) + timedelta(seconds=max(durations.values())) + UNTIL_TOLERANCE
+    state = deny_sessions(
+        instance, user.user_id, tuple(durations), until, end_lasting=True, return_state=True
+    )
+    ended: tuple[SessionDenyChange, ...] = state.result() if state.is_completed() else ()
+    if ended:
+        run.fields["session_deny"] = (*run.fields.get("session_deny", ()), *ended)
+        run.audit.record(
+            "session_deny",
+            DENY_ACTION,
+            "done",
+            resources=tuple(c.permission_set_arn for c in ended),
+            message=f"the deny for good of identitystore:UserId {user.user_id} now ends "
+            f"{until.isoformat()}: the user is deleted",
+        )
 
 
 def _delete(run: Run, target: IdcTarget, inventory: IdcInventory) -> StepFailure | None:

@@ -218,6 +218,9 @@ def test_a_failed_assignment_deletion_is_retried_then_reported_and_the_deny_stay
     rerun = offboard_identity_center_one(IdcOffboardRequest(value=person.user_name))
     assert rerun.outcome == "deleted", rerun.failure
     assert not user_exists(store, person)
+    # The user is gone: the deny for good now ends with the longest session, to be pruned.
+    [deny] = denies(sso, person, person.permission_set_arns[0])
+    assert "Until" in deny["Sid"]
 
 
 @pytest.mark.parametrize("rule", ["user_name", "group", "attribute"])

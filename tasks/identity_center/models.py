@@ -51,6 +51,14 @@ class GroupMembershipItem(Frozen):
         return self.membership_id
 
 
+class IdcUserItem(Frozen):
+    user_id: str
+
+    @property
+    def id(self) -> str:
+        return self.user_id
+
+
 class AccountAssignmentItem(Frozen):
     account_id: str
     permission_set_arn: str
