@@ -24,7 +24,13 @@ from tasks.identity import caller_identity
 from tasks.identity_center.instance import NoInstanceError, find_instance
 from tasks.identity_center.inventory import take_idc_inventory
 from tasks.identity_center.lookup import Selector, find_user
-from tasks.identity_center.models import IdcInstance, IdcInventory, IdcTarget, IdcUser
+from tasks.identity_center.models import (
+    IdcInstance,
+    IdcInventory,
+    IdcStepResult,
+    IdcTarget,
+    IdcUser,
+)
 from tasks.identity_center.procedure import IDENTITY_CENTER_PROCEDURE
 from tasks.identity_center.session_deny import (
     UNTIL_TOLERANCE,
@@ -33,7 +39,6 @@ from tasks.identity_center.session_deny import (
     prune_session_denies,
 )
 from tasks.identity_center.snapshot import take_idc_snapshot
-from tasks.models import StepResult
 from tasks.runtime import retry_options
 
 log = structlog.get_logger("offboard.flow")
@@ -214,7 +219,7 @@ def _end_lasting_denies(
 
 
 def _delete(run: Run, target: IdcTarget, inventory: IdcInventory) -> StepFailure | None:
-    steps: list[StepResult] = []
+    steps: list[IdcStepResult] = []
     try:
         for step in IDENTITY_CENTER_PROCEDURE:
             items = (target.user_id,) if step.name == "user" else inventory.items(step.name)
@@ -230,7 +235,7 @@ def _delete(run: Run, target: IdcTarget, inventory: IdcInventory) -> StepFailure
                 )
                 run.fields["remaining"] = _remaining(target)
                 return failure
-            result: StepResult = state.result()
+            result: IdcStepResult = state.result()
             run.audit.step_result(step.spec.action, result)
             steps.append(result)
         return None

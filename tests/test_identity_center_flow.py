@@ -412,3 +412,16 @@ def test_a_batch_by_employee_id_offboards_the_identity_center_user_too(
     assert not iam_exists(account, user_name)
     steps = {r.step for r in audit_records(report.run_id) if r.target.user_id == person.user_id}
     assert {"account_assignments", "group_memberships", "user", "session_deny"} <= steps
+
+
+def test_a_user_name_longer_than_iam_allows_is_offboarded(sso, store):
+    # Identity Center user names go up to 128 characters; IAM's stop at 64.
+    name = f"first.last.{'x' * 70}.{uuid.uuid4().hex[:8]}@corp.example.com"
+    person = create_identity_center_person(sso, store, name, accounts=("111111111111",))
+
+    report = offboard_identity_center_one(IdcOffboardRequest(value=name))
+
+    assert report.outcome == "deleted", report.failure
+    assert [r.user_name for r in report.steps] == [name] * 3
+    assert not user_exists(store, person)
+    assert type(report).model_validate_json(report.model_dump_json()) == report
