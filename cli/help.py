@@ -12,9 +12,14 @@ import typer
 from typer.core import TyperOption
 
 EXAMPLES: dict[str, tuple[str, ...]] = {
-    "plan": ("offboard plan alice", "offboard plan alice --output json > alice-plan.json"),
+    "plan": (
+        "offboard plan alice",
+        "offboard plan alice --output json > alice-plan.json",
+        "offboard plan --employee-id E-1001",
+    ),
     "run": (
         'offboard run alice --reason "left the company" --ticket HR-1001',
+        'offboard run --employee-id E-1001 --yes --reason "left the company"',
         "offboard run alice --yes --output json --profile prod",
         'offboard run alice --override-activity-guard --reason "manager confirmed"',
     ),

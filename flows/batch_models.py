@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from flows.identity_center_rails import IdcReport
 from flows.report import Category, OffboardingReport, StepFailure
 from tasks.accounts import AccountId
 from tasks.errors import InvalidInputError
@@ -129,6 +130,8 @@ class BatchReport(Frozen):
     reason: str | None = None
     ticket: str | None = None
     users: tuple[BatchUser, ...] = ()
+    # An employee's Identity Center users, offboarded beside their IAM users.
+    identity_center: tuple[IdcReport, ...] = ()
     # Never offboarded: protected principals, unknown users, users in unreachable accounts.
     skipped: tuple[SkippedUser, ...] = ()
     account_failures: tuple[AccountFailure, ...] = ()

@@ -24,7 +24,13 @@ from tasks.identity import caller_identity
 from tasks.identity_center.instance import NoInstanceError, find_instance
 from tasks.identity_center.inventory import take_idc_inventory
 from tasks.identity_center.lookup import Selector, find_user
-from tasks.identity_center.models import IdcInstance, IdcInventory, IdcTarget, IdcUser
+from tasks.identity_center.models import (
+    IdcInstance,
+    IdcInventory,
+    IdcStepResult,
+    IdcTarget,
+    IdcUser,
+)
 from tasks.identity_center.procedure import IDENTITY_CENTER_PROCEDURE
 from tasks.identity_center.session_deny import (
     UNTIL_TOLERANCE,
@@ -33,7 +39,6 @@ from tasks.identity_center.session_deny import (
     prune_session_denies,
 )
 from tasks.identity_center.snapshot import take_idc_snapshot
-from tasks.models import StepResult
 from tasks.runtime import iam_task
 
 log = structlog.get_logger("offboard.flow")
@@ -103,6 +108,7 @@ def _phases(run: Run, request: IdcOffboardRequest) -> IdcReport:
     if deny_failure is not None:
         # Deleted, but sessions started before may live on: not a success to report quietly.
         return run.finish(Outcome.failed, failure=deny_failure)
+    _end_lasting_denies(run, instance, user, inventory)
     return run.finish(Outcome.deleted)
 
 
@@ -171,8 +177,33 @@ def _deny_sessions(
     return None
 
 
+def _end_lasting_denies(
+    run: Run, instance: IdcInstance, user: IdcUser, inventory: IdcInventory
+) -> None:
+    """The user is gone: a deny for good left by an earlier run that could not finish now ends
+    when the longest session does, so that it is pruned. A failure leaves it as it is."""
+    durations = inventory.permission_sets()
+    if not durations:
+        return
+    until = datetime.now(UTC) + timedelta(seconds=max(durations.values())) + UNTIL_TOLERANCE
+    state = deny_sessions(
+        instance, user.user_id, tuple(durations), until, end_lasting=True, return_state=True
+    )
+    ended: tuple[SessionDenyChange, ...] = state.result() if state.is_completed() else ()
+    if ended:
+        run.fields["session_deny"] = (*run.fields.get("session_deny", ()), *ended)
+        run.audit.record(
+            "session_deny",
+            DENY_ACTION,
+            "done",
+            resources=tuple(c.permission_set_arn for c in ended),
+            message=f"the deny for good of identitystore:UserId {user.user_id} now ends "
+            f"{until.isoformat()}: the user is deleted",
+        )
+
+
 def _delete(run: Run, target: IdcTarget, inventory: IdcInventory) -> StepFailure | None:
-    steps: list[StepResult] = []
+    steps: list[IdcStepResult] = []
     try:
         for step in IDENTITY_CENTER_PROCEDURE:
             items = (target.user_id,) if step.name == "user" else inventory.items(step.name)
@@ -188,7 +219,7 @@ def _delete(run: Run, target: IdcTarget, inventory: IdcInventory) -> StepFailure
                 )
                 run.fields["remaining"] = _remaining(target)
                 return failure
-            result: StepResult = state.result()
+            result: IdcStepResult = state.result()
             run.audit.step_result(step.spec.action, result)
             steps.append(result)
         return None

@@ -6,9 +6,8 @@ from __future__ import annotations
 from config.settings import Settings
 from flows.report import FailureKind, RunReport, StepFailure
 from tasks.identity import CallerIdentity
-from tasks.identity_center.models import IdcInstance, IdcInventory, IdcUser
+from tasks.identity_center.models import IdcInstance, IdcInventory, IdcStepResult, IdcUser
 from tasks.identity_center.session_deny import SessionDenyChange
-from tasks.models import StepResult
 from tasks.snapshot import SnapshotRef
 
 
@@ -23,7 +22,7 @@ class IdcReport(RunReport):
     inventory: IdcInventory | None = None
     snapshot: SnapshotRef | None = None
     session_deny: tuple[SessionDenyChange, ...] = ()
-    steps: tuple[StepResult, ...] = ()
+    steps: tuple[IdcStepResult, ...] = ()
     # What is still there when the run ends without deleting the user.
     remaining: IdcInventory | None = None
 

@@ -39,6 +39,7 @@ from flows.batch_progress import plan_confirmation
 from flows.batch_progress import progress_listener as _progress
 from flows.batch_summary import summary_markdown as _summary_markdown
 from flows.fan_out import fan_out
+from flows.identity_center_rails import IdcReport
 from flows.offboarding import OffboardRequest, fall_back_after_error, offboard_one
 from flows.reference_scan import scan_for_guards
 from flows.report import OffboardingReport, StepFailure, state_exception
@@ -137,6 +138,7 @@ def _plan_and_run(
     for skip in plan.skipped:
         if skip.refusal is not None and not dry_run:
             _audit_refusal(skip, run_id, reason, ticket)
+    centre = _identity_center(selection, dry_run, reason, ticket)
     listener = _progress.get()
     if listener is not None:
         listener.planned(plan)
@@ -149,7 +151,16 @@ def _plan_and_run(
         listener.finished if listener is not None else None,
     )
     report = _report(
-        selection, plan, tuple(users), dry_run, reason, ticket, run_id, started, scans=scans
+        selection,
+        plan,
+        tuple(users),
+        dry_run,
+        reason,
+        ticket,
+        run_id,
+        started,
+        scans=scans,
+        identity_center=centre,
     )
     log.info("batch.finished", **report.totals)
     if not dry_run:
@@ -172,6 +183,7 @@ def _report(
     started: datetime,
     declined: bool = False,
     scans: dict[str | None, ReferenceScan | StepFailure | None] | None = None,
+    identity_center: tuple[IdcReport, ...] = (),
 ) -> BatchReport:
     settings = get_settings()
     return BatchReport.of(
@@ -181,6 +193,7 @@ def _report(
         reason=reason,
         ticket=ticket,
         users=users,
+        identity_center=identity_center,
         skipped=plan.skipped,
         account_failures=plan.account_failures,
         declined=declined,
@@ -214,6 +227,35 @@ def _scan_calls(scans: dict[str | None, ReferenceScan | StepFailure | None]) -> 
     return dict(sorted(total.items()))
 
 
+def _identity_center(
+    selection: BatchSelection, dry_run: bool, reason: str | None, ticket: str | None
+) -> tuple[IdcReport, ...]:
+    """An employee's Identity Center users (none without an instance), each with its own rails."""
+    if selection.employee_id is None:
+        return ()
+    from flows.identity_center import (
+        IdcOffboardRequest,
+        identity_center_instance,
+        offboard_identity_center_one,
+    )
+    from tasks.identity_center.instance import NoInstanceError
+    from tasks.identity_center.lookup import user_ids_by_employee
+
+    try:
+        instance = identity_center_instance()
+    except NoInstanceError:
+        return ()
+    found = user_ids_by_employee(instance, (selection.employee_id,))[selection.employee_id]
+    return tuple(
+        offboard_identity_center_one(
+            IdcOffboardRequest(
+                value=user_id, selector="user_id", dry_run=dry_run, reason=reason, ticket=ticket
+            )
+        )
+        for user_id in found
+    )
+
+
 def _audit_refusal(
     skip: SkippedUser, run_id: str | None, reason: str | None, ticket: str | None
 ) -> None:
@@ -243,11 +285,13 @@ def offboard_batch(
     operators find and retry it.
     """
     report = _batch(selection, dry_run, allow_large_batch, reason, ticket)
-    failing = [u for u in report.users if u.report.outcome.ends_run_failed]
+    outcomes = [u.report.outcome for u in report.users]
+    outcomes += [r.outcome for r in report.identity_center]
+    failing = [outcome for outcome in outcomes if outcome.ends_run_failed]
     unlooked = [s for s in report.skipped if s.reason == "lookup_failed"]
     if failing or unlooked or report.account_failures:
         message = (
-            f"{len(failing)} of {len(report.users)} users not deleted, "
+            f"{len(failing)} of {len(outcomes)} users not deleted, "
             f"{len(unlooked)} could not be looked up, "
             f"{len(report.account_failures)} accounts unreachable"
         )

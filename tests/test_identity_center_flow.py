@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from cli.main import app
 from deploy.hr_events import IDENTITY_CENTER_DEPLOYMENT, TERMINATION_DEPLOYMENT
 from deploy.webhook import create_app
+from flows.batch_models import BatchSelection
 from flows.identity_center import (
     IdcOffboardRequest,
     offboard_identity_center_one,
@@ -28,6 +29,7 @@ from flows.identity_center import (
     run_identity_center_offboarding,
 )
 from flows.identity_center_restore import restore_identity_center
+from flows.offboard_batch import run_batch
 from sandbox.extension import clear_identity_center_state, fail_next_assignment_deletions
 from sandbox.identity_center_fixtures import IdentityCenterPerson, create_identity_center_person
 from sandbox.server import Sandbox
@@ -216,6 +218,9 @@ def test_a_failed_assignment_deletion_is_retried_then_reported_and_the_deny_stay
     rerun = offboard_identity_center_one(IdcOffboardRequest(value=person.user_name))
     assert rerun.outcome == "deleted", rerun.failure
     assert not user_exists(store, person)
+    # The user is gone: the deny for good now ends with the longest session, to be pruned.
+    [deny] = denies(sso, person, person.permission_set_arns[0])
+    assert "Until" in deny["Sid"]
 
 
 @pytest.mark.parametrize("rule", ["user_name", "group", "attribute"])
@@ -386,3 +391,37 @@ def test_the_person_plan_table_shows_both_kinds(sso, store, iam, user_name):
     assert f"Identity Center plan for {person.user_name}" in result.stdout
     assert "session deny" in result.stdout
     assert f"Offboarding plan for arn:aws:iam::123456789012:user/{user_name}" in result.stdout
+
+
+def test_a_batch_by_employee_id_offboards_the_identity_center_user_too(
+    sandbox, sso, store, user_name
+):
+    employee = fresh_employee()
+    person = new_person(sso, store, employee_id=employee, accounts=("333333333333",))
+    account = account_iam(sandbox, ACCOUNTS[2])
+    account.create_user(UserName=user_name, Tags=[{"Key": "employee_id", "Value": employee}])
+
+    with engine_settings(accounts=accounts_setting(ACCOUNTS[2])):
+        planned = run_batch(BatchSelection(employee_id=employee), dry_run=True)
+        report = run_batch(BatchSelection(employee_id=employee), reason="left")
+
+    assert [r.outcome for r in planned.identity_center] == ["planned"]
+    assert [r.outcome for r in report.identity_center] == ["deleted"]
+    assert [u.report.outcome for u in report.users] == ["deleted"]
+    assert not user_exists(store, person)
+    assert not iam_exists(account, user_name)
+    steps = {r.step for r in audit_records(report.run_id) if r.target.user_id == person.user_id}
+    assert {"account_assignments", "group_memberships", "user", "session_deny"} <= steps
+
+
+def test_a_user_name_longer_than_iam_allows_is_offboarded(sso, store):
+    # Identity Center user names go up to 128 characters; IAM's stop at 64.
+    name = f"first.last.{'x' * 70}.{uuid.uuid4().hex[:8]}@corp.example.com"
+    person = create_identity_center_person(sso, store, name, accounts=("111111111111",))
+
+    report = offboard_identity_center_one(IdcOffboardRequest(value=name))
+
+    assert report.outcome == "deleted", report.failure
+    assert [r.user_name for r in report.steps] == [name] * 3
+    assert not user_exists(store, person)
+    assert type(report).model_validate_json(report.model_dump_json()) == report

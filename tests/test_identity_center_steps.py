@@ -236,3 +236,36 @@ def test_a_deny_for_good_is_never_pruned(sso, store):
     prune_session_denies(instance, datetime.now(UTC) + timedelta(days=365))
     denies = [s for s in inline_statements(sso, person, arn) if s["Effect"] == "Deny"]
     assert len(denies) == 1 and "Until" not in denies[0]["Sid"]
+
+
+def test_every_identity_center_call_is_declared_beside_it():
+    """Each sso-admin / identitystore call in tasks/identity_center/ is in its module's
+    PERMISSIONS (``sso:`` for sso-admin), so the engine policy is generated from them."""
+    import re
+    from pathlib import Path
+
+    import botocore.session
+    from botocore import xform_name
+
+    from tasks.permissions import declared_permissions
+
+    session = botocore.session.get_session()
+    by_method: dict[str, set[str]] = {}
+    for service, prefix in (("sso-admin", "sso"), ("identitystore", "identitystore")):
+        for name in session.get_service_model(service).operation_names:
+            by_method.setdefault(xform_name(name), set()).add(f"{prefix}:{name}")
+    call = re.compile(r"\.(?!get_paginator)([a-z_]+)\(|get_paginator\(\"([a-z_]+)\"\)")
+    declared = declared_permissions()
+    folder = Path(__file__).resolve().parents[1] / "tasks" / "identity_center"
+    checked, missing = 0, []
+    for path in sorted(folder.glob("*.py")):
+        module = f"identity_center.{path.stem}"
+        for method in sorted({a or b for a, b in call.findall(path.read_text())}):
+            actions = by_method.get(method)
+            if not actions:
+                continue
+            checked += 1
+            if not actions & set(declared.get(module, ())):
+                missing.append(f"{path.name}: {sorted(actions)}")
+    assert missing == []
+    assert checked >= 20

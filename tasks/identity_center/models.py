@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, JsonValue
 
 from tasks.frozen import Frozen
+from tasks.models import StepResult
 
 
 class IdcInstance(Frozen):
@@ -51,6 +52,14 @@ class GroupMembershipItem(Frozen):
         return self.membership_id
 
 
+class IdcUserItem(Frozen):
+    user_id: str
+
+    @property
+    def id(self) -> str:
+        return self.user_id
+
+
 class AccountAssignmentItem(Frozen):
     account_id: str
     permission_set_arn: str
@@ -95,3 +104,8 @@ class IdcInventory(Frozen):
         for item in (*self.account_assignments, *self.group_assignments):
             found[item.permission_set_arn] = item.session_duration_seconds
         return found
+
+
+class IdcStepResult(StepResult):
+    # Identity Center user names are longer than IAM's (up to 128 characters).
+    user_name: str = Field(min_length=1, max_length=128)

@@ -129,14 +129,21 @@ def deny_sessions(
     user_id: str,
     permission_set_arns: tuple[str, ...],
     until: datetime | None,
+    end_lasting: bool = False,
 ) -> tuple[SessionDenyChange, ...]:
     """Every listed permission set denies ``user_id`` everything, at least until ``until``
-    (None: for good). A set that already does is left alone and not provisioned again."""
+    (None: for good). A set that already does is left alone and not provisioned again.
+    ``end_lasting`` (the user is deleted now): a deny for good the engine wrote when an earlier
+    run could not finish gets ``until`` instead, so that it is pruned in time."""
     changes: list[SessionDenyChange] = []
     for arn in permission_set_arns:
         policy = read_inline_policy(instance.instance_arn, arn)
         mine = [s for s in policy["Statement"] if _denied_user(s) == user_id]
-        if any(_lasts_as_long(s, until) for s in mine if s.get("Effect") == "Deny"):
+        if end_lasting and until is not None:
+            mine = [s for s in mine if _until_of(s) == (True, None)]
+            if not mine:
+                continue
+        elif any(_lasts_as_long(s, until) for s in mine if s.get("Effect") == "Deny"):
             changes.append(
                 SessionDenyChange(
                     permission_set_arn=arn, user_id=user_id, until=until, change="kept"

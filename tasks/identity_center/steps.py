@@ -13,7 +13,7 @@ from prefect import Task
 
 from tasks.aws import count_calls
 from tasks.errors import error_code
-from tasks.models import StepResult
+from tasks.identity_center.models import IdcStepResult
 from tasks.runtime import iam_task
 
 if TYPE_CHECKING:
@@ -40,7 +40,9 @@ class IdcStepSpec:
     remove: Callable[[IdcTarget, str], None]
 
 
-def run_idc_step(spec: IdcStepSpec, target: IdcTarget, items: tuple[str, ...] | None) -> StepResult:
+def run_idc_step(
+    spec: IdcStepSpec, target: IdcTarget, items: tuple[str, ...] | None
+) -> IdcStepResult:
     """Remove every item of the step's kind (re-listed when ``items`` is None)."""
     removed: list[str] = []
     absent: list[str] = []
@@ -55,7 +57,7 @@ def run_idc_step(spec: IdcStepSpec, target: IdcTarget, items: tuple[str, ...] | 
                 absent.append(item)
             else:
                 removed.append(item)
-    result = StepResult(
+    result = IdcStepResult(
         step=spec.name,
         user_name=target.user_name,
         removed=tuple(removed),
@@ -73,13 +75,13 @@ def run_idc_step(spec: IdcStepSpec, target: IdcTarget, items: tuple[str, ...] | 
     return result
 
 
-IdcStepTask = Task[["IdcTarget", "tuple[str, ...] | None"], StepResult]
+IdcStepTask = Task[["IdcTarget", "tuple[str, ...] | None"], IdcStepResult]
 
 
 def idc_step_task(spec: IdcStepSpec) -> IdcStepTask:
     """A Prefect task for one step: retries transient errors and failed asynchronous requests."""
 
-    def run(target: IdcTarget, items: tuple[str, ...] | None = None) -> StepResult:
+    def run(target: IdcTarget, items: tuple[str, ...] | None = None) -> IdcStepResult:
         return run_idc_step(spec, target, items)
 
     run.__name__ = f"delete_identity_center_{spec.name}"

@@ -6,23 +6,13 @@ from botocore.exceptions import ClientError
 
 from tasks.aws import identitystore_client
 from tasks.errors import error_code
-from tasks.identity_center.models import IdcTarget
+from tasks.identity_center.models import IdcTarget, IdcUserItem
 from tasks.identity_center.steps import NOT_FOUND, IdcStepSpec, idc_step_task
-from tasks.items import Item
 
 PERMISSIONS = ("identitystore:DescribeUser", "identitystore:DeleteUser")
 
 
-class _UserItem:
-    def __init__(self, user_id: str) -> None:
-        self._id = user_id
-
-    @property
-    def id(self) -> str:
-        return self._id
-
-
-def list_items(target: IdcTarget) -> tuple[Item, ...]:
+def list_items(target: IdcTarget) -> tuple[IdcUserItem, ...]:
     try:
         identitystore_client().describe_user(
             IdentityStoreId=target.instance.identity_store_id, UserId=target.user_id
@@ -31,7 +21,7 @@ def list_items(target: IdcTarget) -> tuple[Item, ...]:
         if error_code(exc) == NOT_FOUND:
             return ()
         raise
-    return (_UserItem(target.user_id),)
+    return (IdcUserItem(user_id=target.user_id),)
 
 
 def remove(target: IdcTarget, item: str) -> None:
