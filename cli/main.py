@@ -22,6 +22,7 @@ from cli import (
     references_cli,
     rename_cli,
     render,
+    restore_cli,
     runs_cli,
     webhook_cli,
 )
@@ -104,9 +105,11 @@ def plan(
     profile: ProfileOption = None,
     region: RegionOption = None,
 ) -> None:
-    """Show what offboarding USER (or everyone --employee-id names) would remove, and the
-    resource policies naming the user (deleting it leaves them dangling): the run's own dry
-    run. Makes no mutating call.
+    """Show what offboarding USER (or everyone --employee-id names) would remove. Makes no
+    mutating call.
+
+    The plan is the run's own dry run: the protection check and the guards answer as in the
+    run, and the resource policies naming the user (left dangling by its deletion) are listed.
 
     Exit codes: 0 the run would delete, 2 refused (bad input, unknown or protected user, as
     `run` refuses), 3 a guard would hold the run (the message names it and its override).
@@ -287,75 +290,6 @@ def review(
 
 @app.command()
 @cli_errors
-@writes_audit_trail
-def restore(
-    snapshot: Annotated[str, typer.Argument(help="Snapshot path or s3:// URL.")],
-    new_name: Annotated[
-        str | None, typer.Option("--new-name", help="Recreate under another name.")
-    ] = None,
-    into_account: Annotated[
-        str | None,
-        typer.Option(
-            "--into-account",
-            help="Restore a snapshot of another account into this one (the credentials' account).",
-        ),
-    ] = None,
-    into_existing: Annotated[
-        bool,
-        typer.Option(
-            "--into-existing",
-            help="Add the snapshot's access to a user that already exists (never a protected one).",
-        ),
-    ] = False,
-    reason: Annotated[str | None, typer.Option(help="Why the user is restored.")] = None,
-    ticket: Annotated[str | None, typer.Option(help="Change ticket id.")] = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Recreate a user from SNAPSHOT; lists the credentials that must be issued anew.
-
-    The whole snapshot is checked before the first write. Exit codes: 0 restored, 1 a write
-    failed (the message names what was created; run the same restore again to finish),
-    2 refused (bad snapshot, another account, missing policy or group, existing or protected
-    user).
-    """
-    from cli.local_server import prefect_api
-    from flows.restore_user import restore_user, validate_restore_input
-    from tasks.restore_checks import check_names
-    from tasks.snapshot import load_snapshot
-
-    validate_restore_input(new_name, into_account)
-    from tasks.identity_center.snapshot import is_idc_snapshot
-
-    if is_idc_snapshot(snapshot):
-        if new_name or into_account or into_existing:
-            raise fail(
-                "an Identity Center snapshot is restored as it is: no option but --reason", 2
-            )
-        from cli.person_cli import restore_identity_center_user
-
-        restore_identity_center_user(snapshot, reason, as_json)
-    # A bad path or file is a usage error, before any IAM call.
-    loaded = load_snapshot(snapshot)
-    check_names(loaded, new_name or loaded.user.user_name, snapshot)
-    with prefect_api():
-        report = restore_user(
-            snapshot_location=snapshot,
-            new_name=new_name,
-            into_account=into_account,
-            into_existing=into_existing,
-            reason=reason,
-            ticket=ticket,
-        )
-    if as_json:
-        emit_json(report)
-    elif report.outcome == "restored":
-        render.print_restore(report)
-    if report.failure is not None:
-        raise fail(report.failure.message, report.exit_code)
-
-
-@app.command()
-@cli_errors
 def users(
     group: Annotated[str | None, typer.Option(help="Only members of this group.")] = None,
     path_prefix: Annotated[str | None, typer.Option(help="Only users under this path.")] = None,
@@ -436,6 +370,7 @@ runs_cli.register(app)
 webhook_cli.register(app)
 rename_cli.register(app)
 references_cli.register(app)
+restore_cli.register(app)
 app.add_typer(config_cli.config_app, name="config")
 app.add_typer(server_app, name="server")
 add_help(app)
