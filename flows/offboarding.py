@@ -6,8 +6,7 @@ it never raises for a failure it can report."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 import structlog
 
@@ -93,17 +92,15 @@ def offboard_one(request: OffboardRequest) -> OffboardingReport:
     return report
 
 
-@contextmanager
-def _context(request: OffboardRequest, flow: str) -> Iterator[Run]:
-    with run_context(
+def _context(request: OffboardRequest, flow: str) -> AbstractContextManager[Run]:
+    return run_context(
         flow,
         request.user_name,
         OffboardingReport,
         dry_run=request.dry_run,
         reason=request.reason,
         ticket=request.ticket,
-    ) as run:
-        yield run
+    )
 
 
 def _phases(run: Run, request: OffboardRequest, overrides: frozenset[str]) -> OffboardingReport:
