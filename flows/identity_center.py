@@ -2,7 +2,7 @@
 refuse (unknown or protected) -> snapshot -> deny live sessions -> the deletion steps
 (assignments, memberships, the user) -> fall back when deletion cannot finish (the session deny
 then stays for good). Groups and permission sets stay. A flow of its own prunes the denies whose
-time has passed (scheduled in deploy/prefect.yaml)."""
+time has passed (flows/identity_center_prune.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from prefect.states import Completed, Failed
 
 from audit.records import AuditTarget
 from flows.identity_center_rails import IdcReport, idc_protection_rule, not_found, protected
-from flows.report import FailureKind, Outcome, RunReport, StepFailure
+from flows.report import FailureKind, Outcome, StepFailure
 from flows.run_context import RunContext, run_context
 from flows.write_ahead import TRAIL_ERRORS, trail_failure
 from tasks.frozen import Frozen
@@ -36,14 +36,12 @@ from tasks.identity_center.session_deny import (
     UNTIL_TOLERANCE,
     SessionDenyChange,
     deny_sessions,
-    prune_session_denies,
 )
 from tasks.identity_center.snapshot import take_idc_snapshot
 from tasks.runtime import retry_options
 
 log = structlog.get_logger("offboard.flow")
 FLOW_NAME = "offboard-identity-center-user"
-PRUNE_FLOW_NAME = "prune-identity-center-denies"
 DENY_ACTION = "sso:PutInlinePolicyToPermissionSet"
 Run = RunContext[IdcReport]
 
@@ -297,45 +295,6 @@ def offboard_identity_center_user(
     if report.outcome.ends_run_failed:
         return Failed(message=report.summary(), data=report)
     return Completed(message=report.summary(), data=report)
-
-
-class PruneReport(RunReport):
-    # What the run is about: every permission set's session denies.
-    user_name: str
-    pruned: tuple[SessionDenyChange, ...] = ()
-
-
-@flow(name=PRUNE_FLOW_NAME, log_prints=False)
-def prune_identity_center_denies() -> PruneReport | State[Any]:
-    """Remove the session denies whose time has passed (the longest session duration of their
-    permission sets), audited, and provision the permission sets again."""
-    with run_context(PRUNE_FLOW_NAME, "session-denies", PruneReport) as run:
-        run.caller = caller_identity()
-        run.adopt(run.caller.arn, None)
-        state = prune_session_denies(identity_center_instance(), return_state=True)
-        if not state.is_completed():
-            failure = StepFailure.from_state("session_deny", state)
-            run.audit.record(
-                "session_deny",
-                failure.action or DENY_ACTION,
-                "failed",
-                error_code=failure.error_code,
-                message=failure.message,
-            )
-            report = run.finish(Outcome.failed, failure=failure)
-            return Failed(message=f"failed: {failure.message}", data=report)
-        pruned: tuple[SessionDenyChange, ...] = state.result()
-        for change in pruned:
-            run.audit.record(
-                "session_deny",
-                DENY_ACTION,
-                "done",
-                resources=(change.permission_set_arn,),
-                message=f"pruned the session deny of identitystore:UserId {change.user_id} "
-                f"(until {change.until.isoformat() if change.until else '-'})",
-            )
-        report = run.finish(Outcome.done, pruned=pruned)
-        return Completed(message=f"done: {len(pruned)} pruned", data=report)
 
 
 def run_identity_center_offboarding(value: str, **parameters: Any) -> IdcReport:

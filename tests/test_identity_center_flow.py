@@ -25,9 +25,9 @@ from flows.batch_models import BatchSelection
 from flows.identity_center import (
     IdcOffboardRequest,
     offboard_identity_center_one,
-    prune_identity_center_denies,
     run_identity_center_offboarding,
 )
+from flows.identity_center_prune import prune_identity_center_denies
 from flows.identity_center_restore import restore_identity_center
 from flows.offboard_batch import run_batch
 from sandbox.extension import clear_identity_center_state, fail_next_assignment_deletions
