@@ -425,3 +425,24 @@ def test_a_user_name_longer_than_iam_allows_is_offboarded(sso, store):
     assert [r.user_name for r in report.steps] == [name] * 3
     assert not user_exists(store, person)
     assert type(report).model_validate_json(report.model_dump_json()) == report
+
+
+def test_plan_and_run_by_employee_id_refuse_a_protected_identity_center_user(sandbox, sso, store):
+    employee = fresh_employee()
+    person = new_person(sso, store, employee_id=employee, accounts=("111111111111",))
+    mark = sandbox.requests.mark()
+
+    with engine_settings(
+        protected_identity_center_groups=json.dumps([f"{person.user_name}-group-1"])
+    ):
+        plan = runner.invoke(app, ["plan", "--employee-id", employee])
+        run = runner.invoke(app, ["run", "--employee-id", employee, "--yes", "--json"])
+
+    assert plan.exit_code == 2
+    assert f"Identity Center user {person.user_name} is protected" in plan.stderr
+    assert "protected group" in plan.stderr
+    assert run.exit_code == 2, run.output
+    [refused] = json.loads(run.stdout)["identity_center"]
+    assert (refused["outcome"], refused["failure"]["kind"]) == ("refused", "protected")
+    assert changes(sandbox.requests.since(mark)) == []
+    assert user_exists(store, person)
