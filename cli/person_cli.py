@@ -172,3 +172,57 @@ def restore_identity_center_user(snapshot: str, reason: str | None, as_json: boo
     if report.failure is not None:
         raise fail(report.failure.message, report.exit_code)
     raise typer.Exit(0)
+
+
+def plan_identity_center(value: str, as_json: bool) -> None:
+    """What offboarding the Identity Center user VALUE names would remove (no mutating call)."""
+    from config.settings import get_settings
+    from flows.identity_center_rails import idc_protection_rule
+    from flows.saved_plan import RefusedError
+    from tasks.identity import caller_identity
+    from tasks.identity_center.instance import find_instance
+    from tasks.identity_center.inventory import take_idc_inventory
+    from tasks.identity_center.lookup import find_user
+    from tasks.identity_center.models import IdcTarget
+
+    instance = find_instance()
+    user = find_user(instance, "any", value)
+    if user is None:
+        raise fail(f"no Identity Center user {value}", 2)
+    target = IdcTarget(instance=instance, user_id=user.user_id, user_name=user.user_name)
+    inventory = take_idc_inventory.fn(target)
+    rule = idc_protection_rule(user, inventory, caller_identity.fn(), get_settings())
+    if rule is not None:
+        raise RefusedError(f"Identity Center user {user.user_name} is protected: {rule}")
+    if as_json:
+        document = {
+            "user": user.model_dump(mode="json"),
+            "inventory": inventory.model_dump(mode="json"),
+        }
+        typer.echo(json.dumps(document, indent=2))
+    else:
+        render.console.print(identity_center_table(user, inventory))
+
+
+def run_identity_center(
+    value: str, reason: str | None, ticket: str | None, yes: bool, as_json: bool
+) -> None:
+    if not yes:
+        if not terminal_input():
+            raise fail("refusing to delete without --yes when not run from a terminal", 2)
+        plan_identity_center(value, as_json=False)
+        confirm_or_exit(f"Delete Identity Center user {value} and its assignments?")
+    from cli.local_server import prefect_api
+    from flows.identity_center import run_identity_center_offboarding
+
+    with prefect_api():
+        report = run_identity_center_offboarding(
+            value, selector="any", reason=reason, ticket=ticket
+        )
+    if as_json:
+        emit_json(report)
+    elif report.outcome != "refused":
+        _print_idc(report)
+    if report.failure is not None:
+        typer.echo(f"offboard: {report.summary()}", err=True)
+    raise typer.Exit(report.exit_code)
