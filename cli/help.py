@@ -16,6 +16,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "offboard plan alice",
         "offboard plan alice --output json > alice-plan.json",
         "offboard plan --employee-id E-1001",
+        "offboard plan --identity-center-user jane@example.com",
     ),
     "run": (
         'offboard run alice --reason "left the company" --ticket HR-1001',

@@ -92,11 +92,23 @@ EmployeeIdOption = Annotated[
 ]
 
 
+IdentityCenterUserOption = Annotated[
+    str | None,
+    typer.Option(
+        "--identity-center-user",
+        metavar="NAME",
+        show_default=False,
+        help="An IAM Identity Center user: user name, email, or external id ISSUER#ID.",
+    ),
+]
+
+
 @app.command()
 @cli_errors
 def plan(
     user: Annotated[str | None, typer.Argument(help="IAM user name")] = None,
     employee_id: EmployeeIdOption = None,
+    identity_center_user: IdentityCenterUserOption = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Save the plan for `run --plan FILE`.")
     ] = None,
@@ -118,6 +130,13 @@ def plan(
     from flows.saved_plan import save_plan
 
     as_json = wants_json(output, as_json)
+    if identity_center_user is not None:
+        if user is not None or out is not None or employee_id is not None:
+            raise fail("--identity-center-user takes no IAM user, --employee-id or --out", 2)
+        from cli.person_cli import plan_identity_center
+
+        plan_identity_center(identity_center_user, as_json)
+        return
     if employee_id is not None or user is None:
         if user is not None or out is not None or employee_id is None:
             raise fail("name an IAM user, or --employee-id (without --out)", 2)
@@ -160,6 +179,7 @@ def _json_or_none(model: BaseModel | None) -> Any:
 def run(
     user: Annotated[str | None, typer.Argument(help="IAM user name (or from --plan)")] = None,
     employee_id: EmployeeIdOption = None,
+    identity_center_user: IdentityCenterUserOption = None,
     plan_file: Annotated[
         Path | None,
         typer.Option("--plan", help="Remove exactly what this saved plan lists (plan --out)."),
@@ -192,6 +212,15 @@ def run(
     5 not confirmed at the prompt (nothing changed).
     """
     as_json = wants_json(output, as_json)
+    if identity_center_user is not None:
+        others = (user, employee_id, plan_file, override or None, override_activity_guard or None)
+        if any(other is not None for other in others):
+            raise fail(
+                "--identity-center-user takes no IAM user, --employee-id, --plan or override", 2
+            )
+        from cli.person_cli import run_identity_center
+
+        run_identity_center(identity_center_user, reason, ticket, yes, as_json)
     if employee_id is not None:
         if user is not None or plan_file is not None or override_activity_guard or override:
             raise fail("--employee-id takes no user, --plan or override", 2)

@@ -175,3 +175,49 @@ def restore_identity_center_user(snapshot: str, reason: str | None, as_json: boo
 
 def _dump(model: BaseModel | None) -> Any:
     return model.model_dump(mode="json") if model is not None else None
+
+
+def plan_identity_center(value: str, as_json: bool) -> None:
+    """What offboarding the Identity Center user VALUE names would remove: the run's own dry
+    run (no mutating call); unknown or protected: refused (exit 2) as the run refuses."""
+    from flows.identity_center import IdcOffboardRequest, offboard_identity_center_one
+    from flows.report import Category
+
+    report = offboard_identity_center_one(
+        IdcOffboardRequest(value=value, selector="any", dry_run=True)
+    )
+    if report.category is Category.refused:
+        raise fail(report.failure.message if report.failure else str(report.outcome), 2)
+    assert report.user is not None and report.inventory is not None
+    if as_json:
+        document = {
+            "user": report.user.model_dump(mode="json"),
+            "inventory": report.inventory.model_dump(mode="json"),
+        }
+        typer.echo(json.dumps(document, indent=2))
+    else:
+        render.console.print(identity_center_table(report.user, report.inventory))
+
+
+def run_identity_center(
+    value: str, reason: str | None, ticket: str | None, yes: bool, as_json: bool
+) -> None:
+    if not yes:
+        if not terminal_input():
+            raise fail("refusing to delete without --yes when not run from a terminal", 2)
+        plan_identity_center(value, as_json=False)
+        confirm_or_exit(f"Delete Identity Center user {value} and its assignments?")
+    from cli.local_server import prefect_api
+    from flows.identity_center import run_identity_center_offboarding
+
+    with prefect_api():
+        report = run_identity_center_offboarding(
+            value, selector="any", reason=reason, ticket=ticket
+        )
+    if as_json:
+        emit_json(report)
+    elif report.outcome != "refused":
+        _print_idc(report)
+    if report.failure is not None:
+        typer.echo(f"offboard: {report.summary()}", err=True)
+    raise typer.Exit(report.exit_code)

@@ -2,7 +2,7 @@
 refuse (unknown or protected) -> snapshot -> deny live sessions -> the deletion steps
 (assignments, memberships, the user) -> fall back when deletion cannot finish (the session deny
 then stays for good). Groups and permission sets stay. A flow of its own prunes the denies whose
-time has passed (scheduled in deploy/prefect.yaml)."""
+time has passed (flows/identity_center_prune.py)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ from prefect.states import Completed, Failed
 
 from audit.records import AuditTarget
 from flows.identity_center_rails import IdcReport, idc_protection_rule, not_found, protected
-from flows.report import FailureKind, Outcome, RunReport, StepFailure
+from flows.report import FailureKind, Outcome, StepFailure
 from flows.run_context import RunContext, run_context
+from flows.task_calls import call
 from flows.write_ahead import TRAIL_ERRORS, trail_failure
 from tasks.frozen import Frozen
 from tasks.identity import caller_identity
@@ -36,14 +37,12 @@ from tasks.identity_center.session_deny import (
     UNTIL_TOLERANCE,
     SessionDenyChange,
     deny_sessions,
-    prune_session_denies,
 )
 from tasks.identity_center.snapshot import take_idc_snapshot
 from tasks.runtime import iam_task
 
 log = structlog.get_logger("offboard.flow")
 FLOW_NAME = "offboard-identity-center-user"
-PRUNE_FLOW_NAME = "prune-identity-center-denies"
 DENY_ACTION = "sso:PutInlinePolicyToPermissionSet"
 Run = RunContext[IdcReport]
 
@@ -88,7 +87,7 @@ def _phases(run: Run, request: IdcOffboardRequest) -> IdcReport:
         return resolved
     instance, user = resolved
     target = IdcTarget(instance=instance, user_id=user.user_id, user_name=user.user_name)
-    inventory = take_idc_inventory(target)
+    inventory = call(take_idc_inventory, target)
     run.fields["inventory"] = inventory
     assert run.caller is not None
     rule = idc_protection_rule(user, inventory, run.caller, run.settings)
@@ -113,9 +112,9 @@ def _phases(run: Run, request: IdcOffboardRequest) -> IdcReport:
 
 
 def _resolve(run: Run, request: IdcOffboardRequest) -> tuple[IdcInstance, IdcUser] | IdcReport:
-    run.caller = caller_identity()
+    run.caller = call(caller_identity)
     try:
-        instance = identity_center_instance()
+        instance = call(identity_center_instance)
     except NoInstanceError as exc:
         run.adopt(run.caller.arn, None)
         return run.refuse(
@@ -128,7 +127,7 @@ def _resolve(run: Run, request: IdcOffboardRequest) -> tuple[IdcInstance, IdcUse
             )
         )
     run.fields["instance"] = instance
-    user = find_identity_center_user(instance, request.selector, request.value)
+    user = call(find_identity_center_user, instance, request.selector, request.value)
     if user is None:
         run.adopt(run.caller.arn, None)
         return run.refuse(not_found(f"with {request.selector.replace('_', ' ')} {request.value}"))
@@ -281,45 +280,6 @@ def offboard_identity_center_user(
     if report.outcome.ends_run_failed:
         return Failed(message=report.summary(), data=report)
     return Completed(message=report.summary(), data=report)
-
-
-class PruneReport(RunReport):
-    # What the run is about: every permission set's session denies.
-    user_name: str
-    pruned: tuple[SessionDenyChange, ...] = ()
-
-
-@flow(name=PRUNE_FLOW_NAME, log_prints=False)
-def prune_identity_center_denies() -> PruneReport | State[Any]:
-    """Remove the session denies whose time has passed (the longest session duration of their
-    permission sets), audited, and provision the permission sets again."""
-    with run_context(PRUNE_FLOW_NAME, "session-denies", PruneReport) as run:
-        run.caller = caller_identity()
-        run.adopt(run.caller.arn, None)
-        state = prune_session_denies(identity_center_instance(), return_state=True)
-        if not state.is_completed():
-            failure = StepFailure.from_state("session_deny", state)
-            run.audit.record(
-                "session_deny",
-                failure.action or DENY_ACTION,
-                "failed",
-                error_code=failure.error_code,
-                message=failure.message,
-            )
-            report = run.finish(Outcome.failed, failure=failure)
-            return Failed(message=f"failed: {failure.message}", data=report)
-        pruned: tuple[SessionDenyChange, ...] = state.result()
-        for change in pruned:
-            run.audit.record(
-                "session_deny",
-                DENY_ACTION,
-                "done",
-                resources=(change.permission_set_arn,),
-                message=f"pruned the session deny of identitystore:UserId {change.user_id} "
-                f"(until {change.until.isoformat() if change.until else '-'})",
-            )
-        report = run.finish(Outcome.done, pruned=pruned)
-        return Completed(message=f"done: {len(pruned)} pruned", data=report)
 
 
 def run_identity_center_offboarding(value: str, **parameters: Any) -> IdcReport:

@@ -15,28 +15,24 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from cli.main import app
-from deploy.hr_events import IDENTITY_CENTER_DEPLOYMENT, TERMINATION_DEPLOYMENT
-from deploy.webhook import create_app
-from flows.batch_models import BatchSelection
 from flows.identity_center import (
     IdcOffboardRequest,
     offboard_identity_center_one,
-    prune_identity_center_denies,
-    run_identity_center_offboarding,
 )
+from flows.identity_center_prune import prune_identity_center_denies
 from flows.identity_center_restore import restore_identity_center
-from flows.offboard_batch import run_batch
-from sandbox.extension import clear_identity_center_state, fail_next_assignment_deletions
+from sandbox.extension import (
+    clear_identity_center_state,
+    fail_next_assignment_deletions,
+)
 from sandbox.identity_center_fixtures import IdentityCenterPerson, create_identity_center_person
 from sandbox.server import Sandbox
 from tasks.identity_center.session_deny import deny_statement
 from tests.helpers import audit_records, engine_settings
 from tests.test_batch import ACCOUNTS, account_iam, accounts_setting
-from tests.test_webhook import Receiver, RecordingDispatcher, event, settings_for
 
 pytestmark = pytest.mark.usefixtures("sandbox", "prefect_harness")
 runner = CliRunner()
@@ -63,14 +59,6 @@ def changes(calls: list[Any]) -> list[str]:
     """Mutating calls of any service (Describe... only reads, as Get and List do)."""
     reads = ("Get", "List", "Describe", "Generate", "Simulate")
     return [c.action for c in calls if c.action and not c.action.startswith(reads)]
-
-
-@pytest.fixture
-def receiver(sandbox: Sandbox, tmp_path: Any) -> Receiver:
-    """The HR webhook receiver, recording the runs it would start."""
-    dispatcher = RecordingDispatcher()
-    db = tmp_path / "webhook.sqlite3"
-    return Receiver(TestClient(create_app(settings_for(db), dispatcher)), dispatcher, db)
 
 
 def fresh_employee() -> str:
@@ -244,30 +232,6 @@ def test_a_protected_identity_center_user_is_refused_without_a_mutating_call(
     assert user_exists(store, person)
 
 
-def test_plan_by_employee_id_shows_both_kinds_and_changes_nothing(
-    sandbox, sso, store, iam, user_name
-):
-    employee = fresh_employee()
-    person = new_person(sso, store, employee_id=employee)
-    iam.create_user(UserName=user_name, Tags=[{"Key": "employee_id", "Value": employee}])
-    mark = sandbox.requests.mark()
-
-    result = runner.invoke(app, ["plan", "--employee-id", employee, "--json"])
-
-    assert result.exit_code == 0, result.output
-    plan = json.loads(result.stdout)
-    [centre] = plan["identity_center"]
-    assert centre["user"]["user_id"] == person.user_id
-    assert len(centre["inventory"]["account_assignments"]) == 3
-    assert len(centre["inventory"]["group_memberships"]) == 2
-    assert [p["user"]["user_name"] for p in plan["iam"]] == [user_name]
-    assert changes(sandbox.requests.since(mark)) == []
-
-    nobody = runner.invoke(app, ["plan", "--employee-id", fresh_employee()])
-    assert nobody.exit_code == 2
-    assert "no IAM user carries the tag" in nobody.stderr
-
-
 def test_a_dry_run_changes_nothing_and_an_unknown_user_is_refused(sandbox, sso, store):
     person = new_person(sso, store)
     mark = sandbox.requests.mark()
@@ -282,49 +246,6 @@ def test_a_dry_run_changes_nothing_and_an_unknown_user_is_refused(sandbox, sso, 
     assert unknown.outcome == "refused" and unknown.failure is not None
     assert unknown.failure.kind == "not_found"
     assert changes(sandbox.requests.since(mark)) == []
-
-
-def test_an_hr_termination_by_employee_id_starts_runs_for_both_kinds(
-    sso, store, iam, user_name, receiver
-):
-    employee = fresh_employee()
-    person = new_person(sso, store, employee_id=employee, accounts=("111111111111",))
-    iam.create_user(UserName=user_name, Tags=[{"Key": "employee_id", "Value": employee}])
-    payload = event(employee_id=employee)
-
-    response = receiver.post(payload)
-
-    assert response.status_code == 202, response.text
-    runs = {run.deployment: run for run in receiver.dispatcher.runs}
-    assert set(runs) == {TERMINATION_DEPLOYMENT, IDENTITY_CENTER_DEPLOYMENT}
-    assert runs[TERMINATION_DEPLOYMENT].parameters["user_name"] == user_name
-    centre = runs[IDENTITY_CENTER_DEPLOYMENT]
-    assert centre.parameters == {
-        "value": person.user_id,
-        "selector": "user_id",
-        "reason": f"HR termination {payload['event_id']}",
-        "ticket": payload["event_id"],
-    }
-    # The parameters are the flow's: the run they start offboards the Identity Center user.
-    report = run_identity_center_offboarding(**centre.parameters)
-    assert report.outcome == "deleted", report.failure
-    assert not user_exists(store, person)
-    assert report.ticket == payload["event_id"]
-
-
-def test_an_hr_termination_of_someone_with_only_an_identity_center_user_is_accepted(
-    sso, store, receiver
-):
-    employee = fresh_employee()
-    person = new_person(sso, store, employee_id=employee, accounts=())
-
-    response = receiver.post(event(employee_id=employee))
-    nobody = receiver.post(event(employee_id=fresh_employee()))
-
-    assert response.status_code == 202, response.text
-    [run] = receiver.dispatcher.runs
-    assert (run.deployment, run.parameters["value"]) == (IDENTITY_CENTER_DEPLOYMENT, person.user_id)
-    assert nobody.status_code == 404
 
 
 def test_the_prune_flow_removes_only_denies_whose_time_has_passed_and_audits_it(sso, store):
@@ -356,62 +277,6 @@ def test_the_prune_flow_removes_only_denies_whose_time_has_passed_and_audits_it(
         if r.step == "session_deny" and person.user_id in (r.message or "")
     ]
     assert {r.resources for r in records} == {(first,), (second,)}
-
-
-def test_offboard_restore_puts_an_identity_center_user_back_from_its_snapshot(sso, store):
-    person = new_person(sso, store, accounts=("222222222222",))
-    report = offboard_identity_center_one(IdcOffboardRequest(value=person.user_name))
-    assert report.outcome == "deleted" and report.snapshot is not None
-
-    renamed = runner.invoke(app, ["restore", report.snapshot.location, "--new-name", "other"])
-    restored = runner.invoke(app, ["restore", report.snapshot.location, "--reason", "rehired"])
-    again = runner.invoke(app, ["restore", report.snapshot.location])
-
-    assert renamed.exit_code == 2 and "Identity Center snapshot" in renamed.stderr
-    assert restored.exit_code == 0, restored.output
-    assert f"restored Identity Center user {person.user_name}" in restored.stdout
-    new_id = store.get_user_id(
-        IdentityStoreId=person.identity_store_id,
-        AlternateIdentifier={
-            "UniqueAttribute": {"AttributePath": "userName", "AttributeValue": person.user_name}
-        },
-    )["UserId"]
-    assert own_assignments(sso, person.instance_arn, new_id) == set(person.assignments)
-    assert again.exit_code == 2 and "exists already" in again.stderr
-
-
-def test_the_person_plan_table_shows_both_kinds(sso, store, iam, user_name):
-    employee = fresh_employee()
-    person = new_person(sso, store, employee_id=employee, accounts=("111111111111",))
-    iam.create_user(UserName=user_name, Tags=[{"Key": "employee_id", "Value": employee}])
-
-    result = runner.invoke(app, ["plan", "--employee-id", employee])
-
-    assert result.exit_code == 0, result.output
-    assert f"Identity Center plan for {person.user_name}" in result.stdout
-    assert "session deny" in result.stdout
-    assert f"Offboarding plan for arn:aws:iam::123456789012:user/{user_name}" in result.stdout
-
-
-def test_a_batch_by_employee_id_offboards_the_identity_center_user_too(
-    sandbox, sso, store, user_name
-):
-    employee = fresh_employee()
-    person = new_person(sso, store, employee_id=employee, accounts=("333333333333",))
-    account = account_iam(sandbox, ACCOUNTS[2])
-    account.create_user(UserName=user_name, Tags=[{"Key": "employee_id", "Value": employee}])
-
-    with engine_settings(accounts=accounts_setting(ACCOUNTS[2])):
-        planned = run_batch(BatchSelection(employee_id=employee), dry_run=True)
-        report = run_batch(BatchSelection(employee_id=employee), reason="left")
-
-    assert [r.outcome for r in planned.identity_center] == ["planned"]
-    assert [r.outcome for r in report.identity_center] == ["deleted"]
-    assert [u.report.outcome for u in report.users] == ["deleted"]
-    assert not user_exists(store, person)
-    assert not iam_exists(account, user_name)
-    steps = {r.step for r in audit_records(report.run_id) if r.target.user_id == person.user_id}
-    assert {"account_assignments", "group_memberships", "user", "session_deny"} <= steps
 
 
 def test_a_user_name_longer_than_iam_allows_is_offboarded(sso, store):

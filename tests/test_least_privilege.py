@@ -40,8 +40,8 @@ from flows.deactivation import deactivate_user, reactivate_user
 from flows.identity_center import (
     IdcOffboardRequest,
     offboard_identity_center_one,
-    prune_identity_center_denies,
 )
+from flows.identity_center_prune import prune_identity_center_denies
 from flows.identity_center_restore import restore_identity_center
 from flows.leave_sync import sync_leave_deactivations
 from flows.offboard_user import run_offboarding

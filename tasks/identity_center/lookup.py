@@ -39,7 +39,8 @@ RESTORABLE = (
     "Timezone",
     "Extensions",
 )
-Selector = Literal["user_name", "email", "external_id", "user_id"]
+# "any": an external id when the value has "#", else the user name, else the email.
+Selector = Literal["user_name", "email", "external_id", "user_id", "any"]
 _PATHS = {"user_name": "userName", "email": "emails.value"}
 
 
@@ -55,6 +56,13 @@ def user_id_by(instance: IdcInstance, selector: Selector, value: str) -> str | N
     """The id of the user ``value`` names, or None when there is none."""
     if selector == "user_id":
         return value
+    if selector == "any":
+        if "#" in value:
+            return user_id_by(instance, "external_id", value)
+        found = user_id_by(instance, "user_name", value)
+        return (
+            found if found is not None or "@" not in value else user_id_by(instance, "email", value)
+        )
     if selector == "external_id":
         ext = parse_external_id(value)
         identifier: dict[str, Any] = {"ExternalId": {"Issuer": ext.issuer, "Id": ext.id}}
