@@ -130,7 +130,9 @@ def _resolve(run: Run, request: IdcOffboardRequest) -> tuple[IdcInstance, IdcUse
     user = call(find_identity_center_user, instance, request.selector, request.value)
     if user is None:
         run.adopt(run.caller.arn, None)
-        return run.refuse(not_found(f"with {request.selector.replace('_', ' ')} {request.value}"))
+        asked = request.selector.replace("_", " ")
+        named = request.value if request.selector == "any" else f"with {asked} {request.value}"
+        return run.refuse(not_found(named))
     target = AuditTarget(
         account=run.caller.account,
         user_name=user.user_name,
