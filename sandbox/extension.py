@@ -43,7 +43,6 @@ from moto.iam.responses import IamResponse
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
 from sandbox.access_activity import record_password_use, record_service_access
-from sandbox.bodiless_signature import install_bodiless_signature
 from sandbox.deleted_principals import wrap_delete_user as show_unique_id_after_delete
 from sandbox.ec2_regions import install_partition_regions
 from sandbox.faults import (
@@ -61,7 +60,6 @@ from sandbox.last_accessed import (
     reset_last_accessed_jobs,
     set_last_accessed_job_polls,
 )
-from sandbox.partition_regions import install_partition_regions
 from sandbox.permissions_boundary import IAM_ACTIONS as BOUNDARY_ACTIONS
 from sandbox.permissions_boundary import (
     LIST_USERS_BOUNDARY_KEY,
@@ -133,8 +131,6 @@ def install() -> None:
         )
         IamResponse.update_user = wrap_update_user(IamResponse.update_user)  # type: ignore[method-assign]
         install_lambda_principals()
-        install_bodiless_signature()
-        install_partition_regions()
         install_bucket_regions()
         install_signed_payload()
         install_partition_regions()
