@@ -23,6 +23,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         'offboard run --employee-id E-1001 --yes --reason "left the company"',
         "offboard run alice --yes --output json --profile prod",
         'offboard run alice --override-activity-guard --reason "manager confirmed"',
+        'offboard run alice --override kms-sole-admin --reason "key retired in CHG-7"',
     ),
     "review": ("offboard review alice", "offboard review alice --output json"),
     "references scan": (
@@ -81,6 +82,14 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         'offboard rename alice --new-path /staff/ --yes --reason "moved team"',
     ),
     "config show": ("offboard config show", "offboard config show --output json"),
+    "references scan": (
+        "offboard references scan alice",
+        "offboard references scan AIDAEXAMPLEUNIQUEID1 --output json",
+    ),
+    "references clean": (
+        "offboard references clean alice --dry-run",
+        'offboard references clean alice --yes --reason "offboarded in HR-1001"',
+    ),
 }
 
 

@@ -51,9 +51,10 @@ def print_references(
         made.add_row("-", "-", "no resource policy names the user", "-", "-", "-")
     console.print(made)
     if missed:
-        gaps = table("not scanned", ("service", "resource", "why"))
+        gaps = table("not scanned", ("service", "region", "resource", "why"))
         for gap in missed:
-            gaps.add_row(gap.service, gap.resource_arn, gap.reason)
+            why = f"{gap.reason} on {gap.action}" if gap.action else gap.reason
+            gaps.add_row(gap.service, gap.region or "-", gap.resource_arn, why)
         console.print(gaps)
 
 
@@ -158,6 +159,12 @@ def _finish(report: ReferencesReport, as_json: bool, end: bool = True) -> None:
         raise fail(report.failure.message, report.exit_code)
     if not as_json:
         _print_clean(report)
+    if report.not_scanned:
+        typer.echo(
+            f"offboard: {len(report.not_scanned)} resources not scanned (see the table): "
+            "the user may still be named there",
+            err=True,
+        )
     if report.failure is not None:
         raise fail(report.failure.message, report.exit_code)
     if end:

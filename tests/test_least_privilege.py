@@ -405,7 +405,7 @@ def prepare_references(world: World) -> tuple[str, set[str]]:
 
 def gaps(report: Any) -> list[str]:
     return [
-        f"not scanned {n.service} {n.resource_arn} in {n.region}: {n.reason}"
+        f"not scanned {n.service} {n.resource_arn} in {n.region}: {n.reason} on {n.action}"
         for n in report.not_scanned
     ]
 

@@ -51,11 +51,8 @@ def sole_admin_keys(
 
 
 def _not_scanned(missed: Iterable[NotScanned]) -> list[str]:
-    # A whole region refused is its key listing; a single key, its policy.
     return [
-        f"{n.reason} on kms:ListKeys in {n.region}"
-        if n.resource_arn == "*"
-        else f"{n.reason} on kms:GetKeyPolicy for {n.resource_arn}"
+        f"{n.reason} on {n.action or 'kms'} for {n.resource_arn} in {n.region}"
         for n in missed
         if n.service == "kms"
     ]
