@@ -26,14 +26,6 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         'offboard run alice --override kms-sole-admin --reason "key retired in CHG-7"',
     ),
     "review": ("offboard review alice", "offboard review alice --output json"),
-    "references scan": (
-        "offboard references scan alice",
-        "offboard references scan AIDAEXAMPLEUNIQUEID1 --output json",
-    ),
-    "references clean": (
-        "offboard references clean alice --dry-run",
-        'offboard references clean alice --yes --reason "left the company"',
-    ),
     "restore": (
         "offboard restore ~/.local/state/offboard/snapshots/123456789012/alice/snapshot.json",
         "offboard restore s3://bucket/snapshots/123456789012/alice/snapshot.json --new-name alice2",
