@@ -72,6 +72,18 @@ def iam(sandbox: Sandbox):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
+def sso(sandbox: Sandbox):  # type: ignore[no-untyped-def]
+    """The test's own sso-admin client (Identity Center instances, permission sets)."""
+    return sandbox.client("sso-admin")
+
+
+@pytest.fixture
+def store(sandbox: Sandbox):  # type: ignore[no-untyped-def]
+    """The test's own identitystore client (Identity Center users and groups)."""
+    return sandbox.client("identitystore")
+
+
+@pytest.fixture
 def user_name(request: pytest.FixtureRequest) -> str:
     base = request.node.name.replace("[", "-").replace("]", "").replace("_", "-")[:40]
     return f"{base}-{uuid.uuid4().hex[:8]}"

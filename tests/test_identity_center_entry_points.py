@@ -52,16 +52,6 @@ def quick_polls() -> Iterator[None]:
 
 
 @pytest.fixture
-def sso(sandbox: Sandbox) -> Any:
-    return sandbox.client("sso-admin")
-
-
-@pytest.fixture
-def store(sandbox: Sandbox) -> Any:
-    return sandbox.client("identitystore")
-
-
-@pytest.fixture
 def receiver(sandbox: Sandbox, tmp_path: Any) -> Receiver:
     """The HR webhook receiver, recording the runs it would start."""
     dispatcher = RecordingDispatcher()

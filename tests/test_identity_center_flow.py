@@ -29,7 +29,6 @@ from sandbox.extension import (
     fail_next_assignment_deletions,
 )
 from sandbox.identity_center_fixtures import IdentityCenterPerson, create_identity_center_person
-from sandbox.server import Sandbox
 from tasks.identity_center.session_deny import deny_statement
 from tests.helpers import audit_records, engine_settings
 from tests.test_batch import ACCOUNTS, account_iam, accounts_setting
@@ -43,16 +42,6 @@ def quick_polls() -> Iterator[None]:
     with engine_settings(identity_center_poll_seconds="0.01", iam_calls_per_second="0"):
         yield
     clear_identity_center_state()
-
-
-@pytest.fixture
-def sso(sandbox: Sandbox) -> Any:
-    return sandbox.client("sso-admin")
-
-
-@pytest.fixture
-def store(sandbox: Sandbox) -> Any:
-    return sandbox.client("identitystore")
 
 
 def changes(calls: list[Any]) -> list[str]:

@@ -24,7 +24,6 @@ from sandbox.identity_center_fixtures import (
     IdentityCenterPerson,
     create_identity_center_person,
 )
-from sandbox.server import Sandbox
 from tasks.identity_center import account_assignments, group_memberships, lookup, user
 from tasks.identity_center.instance import find_instance
 from tasks.identity_center.inventory import take_idc_inventory
@@ -41,16 +40,6 @@ def quick_polls() -> Iterator[None]:
     with engine_settings(identity_center_poll_seconds="0.01"):
         yield
     clear_identity_center_state()
-
-
-@pytest.fixture
-def sso(sandbox: Sandbox) -> Any:
-    return sandbox.client("sso-admin")
-
-
-@pytest.fixture
-def store(sandbox: Sandbox) -> Any:
-    return sandbox.client("identitystore")
 
 
 def new_person(sso: Any, store: Any, **options: Any) -> IdentityCenterPerson:

@@ -23,17 +23,6 @@ from sandbox.identity_center_fixtures import (
     create_identity_center_person,
     seed_demo_identity_center,
 )
-from sandbox.server import Sandbox
-
-
-@pytest.fixture
-def sso(sandbox: Sandbox) -> Any:
-    return sandbox.client("sso-admin")
-
-
-@pytest.fixture
-def store(sandbox: Sandbox) -> Any:
-    return sandbox.client("identitystore")
 
 
 @pytest.fixture(autouse=True)

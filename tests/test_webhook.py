@@ -28,6 +28,7 @@ from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from deploy.hr_events import (
+    IDENTITY_CENTER_DEPLOYMENT,
     LEAVE_DEPLOYMENT,
     RETURN_DEPLOYMENT,
     TERMINATION_DEPLOYMENT,
@@ -992,15 +993,25 @@ def _readme_webhook_blocks() -> dict[str, str]:
 
 
 def test_readme_hr_event_examples_are_accepted_on_the_demo_users(
-    sandbox: object, iam: Any, tmp_path: Path
+    sandbox: object, iam: Any, sso: Any, store: Any, tmp_path: Path
 ) -> None:
     """`offboard sandbox --seed-demo` users carry the employee ids README's examples use: the
-    JSON event, the Python signing example and the curl example each get 202, not 404."""
+    JSON event, the Python signing example and the curl example each get 202, not 404, and a
+    termination starts the runs of the person's IAM and Identity Center users."""
     import subprocess
 
     from sandbox.fixtures import DEMO_EMPLOYEE_IDS, seed_demo_users
+    from sandbox.identity_center_fixtures import seed_demo_identity_center
 
     seed_demo_users(iam)
+    seed_demo_identity_center(sso, store)
+    store_id = sso.list_instances()["Instances"][0]["IdentityStoreId"]
+    alice_in_centre = store.get_user_id(
+        IdentityStoreId=store_id,
+        AlternateIdentifier={
+            "UniqueAttribute": {"AttributePath": "userName", "AttributeValue": "alice.departed"}
+        },
+    )["UserId"]
     tags = {
         name: {t["Key"]: t["Value"] for t in iam.list_user_tags(UserName=name)["Tags"]}
         for name in DEMO_EMPLOYEE_IDS
@@ -1035,10 +1046,15 @@ def test_readme_hr_event_examples_are_accepted_on_the_demo_users(
     assert json.loads(from_python)["duplicate"] is False
     assert curl.returncode == 0, curl.stderr
     assert json.loads(curl.stdout)["duplicate"] is False
-    assert sorted((r.deployment, r.parameters["user_name"]) for r in dispatcher.runs) == sorted(
+    # A termination by employee id (README's JSON event) offboards the person's Identity Center
+    # user too; one naming the IAM user (the Python example) offboards that user alone.
+    iam_runs = [r for r in dispatcher.runs if r.deployment != IDENTITY_CENTER_DEPLOYMENT]
+    assert sorted((r.deployment, r.parameters["user_name"]) for r in iam_runs) == sorted(
         [
             (TERMINATION_DEPLOYMENT, "alice.departed"),
             (TERMINATION_DEPLOYMENT, "alice.departed"),
             (RETURN_DEPLOYMENT, "bob.onleave"),
         ]
     )
+    centre = [r.parameters for r in dispatcher.runs if r.deployment == IDENTITY_CENTER_DEPLOYMENT]
+    assert [(p["value"], p["selector"]) for p in centre] == [(alice_in_centre, "user_id")]
