@@ -2,9 +2,12 @@
 
 An engine IAM user whose only policy is ``engine_policy()`` runs every entry point: plan, review,
 run (snapshot on S3), deactivate (keys too), reactivate, restore (from that snapshot), leave sync,
-rename, and the listings (``offboard users --group`` / ``offboard groups``, the only callers of
-``iam:GetGroup``). The sandbox's request log gives the actions each run called with the engine's
-key; together they are exactly the policy's actions. Then, for each action, the policy without it
+rename, the listings (``offboard users --group`` / ``offboard groups``, the only callers of
+``iam:GetGroup``), ``offboard references clean`` (a deleted user named by a resource policy of
+every kind the scan reads, both the rewrite and the delete call of each) and ``offboard
+references scan`` of every enabled region (``ec2:DescribeRegions``). The sandbox's request log
+gives the actions each run called with the engine's key; together they are exactly the policy's
+actions. Then, for each action, the policy without it
 is put on the engine user and every run that called the action is repeated on fresh fixtures: each
 must fail with AccessDenied on that action, named in its report or error (a flow that swallowed
 the denial would succeed and fail the proof). ``sts:GetCallerIdentity`` needs no permission (in
