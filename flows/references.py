@@ -83,14 +83,13 @@ def _target(principals: Principals, account: str) -> AuditTarget:
     )
 
 
-def resolve_principals(run: Run, value: str, *, allow_live: bool = False) -> Principals | None:
-    """Who calls and which principals to look for; None when refused (audited, reported)."""
+def resolve_principals(run: Run, value: str) -> Principals | StepFailure:
+    """Who calls and which principals to look for, or why the clean is refused."""
     caller = caller_identity()
-    found = dangling_principals(value, run.settings.audit_log, find_user, allow_live=allow_live)
+    found = dangling_principals(value, run.settings.audit_log, find_user)
     if isinstance(found, StepFailure):
         run.adopt(caller.arn, None)
-        run.fields["refusal"] = found
-        return None
+        return found
     run.adopt(caller.arn, found.live, _target(found, caller.account))
     run.fields.update(principals=found.names, account=caller.account)
     return found
@@ -165,7 +164,9 @@ def _clean_one(
     ), None
 
 
-def _snapshot(run: Run, principals: Principals, cleaned: list[Cleaned]) -> SnapshotRef | None:
+def _snapshot(
+    run: Run, principals: Principals, cleaned: list[Cleaned]
+) -> SnapshotRef | StepFailure:
     snapshot = ReferencesSnapshot(
         taken_at=datetime.now(UTC),
         run_id=run.run_id,
@@ -176,9 +177,6 @@ def _snapshot(run: Run, principals: Principals, cleaned: list[Cleaned]) -> Snaps
     )
     state = write_references_snapshot(snapshot, return_state=True)
     ref = run.audit.snapshot_written(state)
-    if isinstance(ref, StepFailure):
-        run.fields["failure"] = ref
-        return None
     return ref
 
 
@@ -205,9 +203,10 @@ def _clean(run: Run, principals: Principals, scan: ReferenceScan) -> ReferencesR
         results.append(result)
         if done is not None:
             cleaned.append(done)
-    snapshot = _snapshot(run, principals, cleaned) if cleaned else None
+    kept = _snapshot(run, principals, cleaned) if cleaned else None
+    snapshot = kept if isinstance(kept, SnapshotRef) else None
+    failure = kept if isinstance(kept, StepFailure) else None
     left = [r for r in results if r.outcome in ("refused", "failed")]
-    failure = run.fields.pop("failure", None)
     if left:
         first = left[0]
         failure = StepFailure(
@@ -235,8 +234,8 @@ def clean_references(
         FLOW_NAME, user, ReferencesReport, dry_run=dry_run, reason=reason, ticket=ticket
     ) as run:
         principals = resolve_principals(run, user)
-        if principals is None:
-            return run.refuse(run.fields.pop("refusal"))
+        if isinstance(principals, StepFailure):
+            return run.refuse(principals)
         state = scan_references(return_state=True)
         if not state.is_completed():
             failure = StepFailure.from_state("references", state)

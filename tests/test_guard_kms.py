@@ -72,7 +72,10 @@ def test_the_user_alone_administering_a_key_holds_the_run_with_no_mutating_call(
     failure = report.failure
     assert failure is not None and failure.kind is FailureKind.held and failure.guard == NAME
     assert failure.error_code == "KmsSoleAdministrator" and key in failure.message
-    assert all_mutations(sandbox.requests.since(mark)) == []
+    calls = sandbox.requests.since(mark)
+    assert all_mutations(calls) == []
+    # A single run reads only what its guards need: KMS, besides IAM itself.
+    assert {c.service for c in calls} == {"iam", "sts", "kms"}
     assert iam.get_user(UserName=user_name)["User"]["UserId"] == user["UserId"]
     assert iam.list_access_keys(UserName=user_name)["AccessKeyMetadata"][0]["Status"] == "Active"
     records = audit_records(report.run_id)

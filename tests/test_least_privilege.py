@@ -2,12 +2,15 @@
 
 An engine IAM user whose only policy is ``engine_policy()`` runs every entry point: plan, review,
 run (snapshot on S3), deactivate (keys too), reactivate, restore (from that snapshot), leave sync,
-rename, and the listings (``offboard users --group`` / ``offboard groups``, the only callers of
-``iam:GetGroup``), and for IAM Identity Center: a run (session deny, assignments, memberships,
-the user), the employee-id lookup, a restore and the pruning of expired session denies. The
-sandbox's request log gives the actions each run called with the engine's key; together they
-are exactly the policy's actions. Then, for each action, the policy without it is put on the
-engine user and every run that called the action is repeated on fresh fixtures: each
+rename, the listings (``offboard users --group`` / ``offboard groups``, the only callers of
+``iam:GetGroup``), ``offboard references clean`` (a deleted user named by a resource policy of
+every kind the scan reads, both the rewrite and the delete call of each), ``offboard references
+scan`` of every enabled region (``ec2:DescribeRegions``), and for IAM Identity Center: a run
+(session deny, assignments, memberships, the user), the employee-id lookup, a restore and the
+pruning of expired session denies. The sandbox's request log gives the actions each run called
+with the engine's key; together they are exactly the policy's actions. Then, for each action,
+the policy without it is put on the engine user and every run that called the action is
+repeated on fresh fixtures: each
 must fail with AccessDenied on that action, named in its report or error (a flow that swallowed
 the denial would succeed and fail the proof). ``sts:GetCallerIdentity`` needs no permission (in
 AWS as in the sandbox), so the engine does not declare it.
