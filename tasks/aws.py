@@ -107,7 +107,9 @@ class ClientFactory:
                 quota_per_run(made)
                 made.meta.events.register("before-call", _count_call)
                 if service == "iam":
-                    made.meta.events.register("before-call.iam", throttle_iam_call)
+                    # First, so that whatever else watches requests go out sees them after
+                    # their turn.
+                    made.meta.events.register_first("before-send.iam", throttle_iam_call)
                 if service in ACTION_PREFIXES:
                     made.meta.events.register("after-call", _name_action_prefix(service))
                 self._clients[service] = made
