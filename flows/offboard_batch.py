@@ -41,6 +41,7 @@ from flows.fan_out import fan_out
 from flows.offboarding import OffboardRequest, fall_back_after_error, offboard_one
 from flows.reference_scan import scan_for_guards
 from flows.report import OffboardingReport, StepFailure, state_exception
+from flows.task_calls import unvisited
 from tasks.accounts import in_account
 from tasks.errors import retry_transient
 from tasks.rate_limit import iam_rate_limit
@@ -85,7 +86,7 @@ def _run_user(
     # The engine's clients serve every user; a retry quota of the user's own keeps one user's
     # faults from using up the others' retries.
     with in_account(planned.account_id, run_id), own_retry_quota():
-        state = offboard_user_task(request, return_state=True)
+        state = offboard_user_task(unvisited(request), return_state=True)
         if state.is_completed():
             report: OffboardingReport = state.result()
         else:

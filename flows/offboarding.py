@@ -20,7 +20,7 @@ from flows.report import FailureKind, OffboardingReport, Outcome, StepFailure
 from flows.report_artifact import publish_report
 from flows.run_context import RunContext, current_run_id, run_context
 from flows.saved_plan import check_plan
-from flows.task_calls import call
+from flows.task_calls import call, unvisited
 from flows.write_ahead import (
     TRAIL_ERRORS,
     best_effort,
@@ -219,11 +219,11 @@ def _guards(
 def _snapshot(run: Run, inventory: UserInventory) -> SnapshotRef | OffboardingReport:
     review = run.fields["review"]
     state = take_snapshot(
-        run.user,
-        inventory,
-        review,
+        unvisited(run.user),
+        unvisited(inventory),
+        unvisited(review),
         run.run_id,
-        references=run.fields.get("references"),
+        references=unvisited(run.fields.get("references")),
         return_state=True,
     )
     if not state.is_completed():
