@@ -142,6 +142,8 @@ def print_cli_case(result: CliResult, floor_wall_per_user: float) -> None:
             f"  aws CLI procedure: {aws:.2f} s per user ({result.aws_users} users,"
             f" {result.aws_calls_per_user:.0f} commands each)"
         )
+    elif aws_command():
+        print("  aws CLI procedure: skipped (--cli-users 0)")
     else:
         print("  aws CLI procedure: skipped (no `aws` command: pip install awscli)")
     if result.run_walls:
