@@ -73,7 +73,7 @@ def plan_batch(selection: BatchSelection, run_id: str | None = None) -> BatchPla
                 refusal=refused,
             )
         assert user is not None  # refusal() answers for an unknown user
-        return PlannedUser(account_id=account_id, user=user, actor=caller.arn)
+        return PlannedUser(account_id=account_id, user=user, actor=caller.arn, caller=caller)
 
     targets = [
         (account_id, name)

@@ -82,6 +82,7 @@ def _run_user(
         reason=reason,
         ticket=ticket,
         references=references,
+        caller=planned.caller,
     )
     # The engine's clients serve every user; a retry quota of the user's own keeps one user's
     # faults from using up the others' retries.
