@@ -303,6 +303,10 @@ def main() -> None:
         print(f"{'snapshot (policy documents, SSH keys)':44}{'-':>9}{snapshot:>9.1f}")
         detail = ", ".join(f"{name} {count / n:.1f}" for name, count in other_names.items())
         print(f"{'other (' + detail + ')':44}{'-':>9}{other:>9.1f}")
+        # Made fewer times than there are users: the account's scans (references), not per user.
+        scans = {name: count for name, count in engine_calls.items() if count < n / 2}
+        listed = ", ".join(f"{name} {count}" for name, count in sorted(scans.items()))
+        print(f"scans once per account, calls in all: {sum(scans.values())} ({listed})")
         print(f"\nengine CPU seconds: {engine_cpu:.2f} ({engine_cpu / n * 1000:.0f} ms/user)")
         print(f"engine process peak RSS: {peak_mb:.0f} MB")
 
