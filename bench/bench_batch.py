@@ -12,8 +12,9 @@ kind (sandbox.fixtures.create_loaded_user). Measured in this one run:
 * at a realistic IAM latency (``--latency-ms``, a second sandbox that delays every call): the
   floor, the engine at its default concurrency, and how close the engine holds the default call
   rate (bench/latency_case.py);
-* the seed's AWS CLI procedure (``aws iam ...`` per command) on 3 users, when ``aws`` is
-  installed.
+* commands in new processes (bench/cli_case.py): the seed's AWS CLI procedure (``aws iam ...``
+  per command, when ``aws`` is installed), ``offboard run USER --yes`` and ``offboard batch``
+  against the running server, ``offboard run`` with no server configured, ``offboard --help``.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_offboard import counting_client, floor_offboard, free_port, start_sandbox  # noqa: E402
+from bench.cli_case import print_cli_case, run_cli_case  # noqa: E402
 from bench.latency_case import EngineProbe, print_latency_case, run_latency_case  # noqa: E402
 
 # Deletion calls are lists and deletes; everything else the engine calls is counted apart.
@@ -105,68 +107,6 @@ def profiling(out: Path | None) -> Iterator[None]:
         proc.wait(timeout=60)
 
 
-def aws_cli_offboard(env: dict[str, str], user: str) -> int:
-    """The seed's procedure as `aws iam` commands, listing before each delete. Returns calls."""
-    import json
-
-    calls = 0
-
-    def aws(*args: str, check: bool = True) -> Any:
-        nonlocal calls
-        calls += 1
-        done = subprocess.run(
-            ["aws", "iam", *args, "--output", "json"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if check and done.returncode != 0:
-            raise RuntimeError(f"aws iam {' '.join(args)}: {done.stderr.strip()}")
-        return json.loads(done.stdout) if done.stdout.strip() else {}
-
-    aws("delete-login-profile", "--user-name", user, check=False)
-    for key in aws("list-access-keys", "--user-name", user)["AccessKeyMetadata"]:
-        aws("delete-access-key", "--user-name", user, "--access-key-id", key["AccessKeyId"])
-    for cert in aws("list-signing-certificates", "--user-name", user)["Certificates"]:
-        aws(
-            "delete-signing-certificate",
-            "--user-name",
-            user,
-            "--certificate-id",
-            cert["CertificateId"],
-        )
-    for key in aws("list-ssh-public-keys", "--user-name", user)["SSHPublicKeys"]:
-        aws(
-            "delete-ssh-public-key",
-            "--user-name",
-            user,
-            "--ssh-public-key-id",
-            key["SSHPublicKeyId"],
-        )
-    creds = aws("list-service-specific-credentials", "--user-name", user)
-    for cred in creds["ServiceSpecificCredentials"]:
-        aws(
-            "delete-service-specific-credential",
-            "--user-name",
-            user,
-            "--service-specific-credential-id",
-            cred["ServiceSpecificCredentialId"],
-        )
-    for device in aws("list-mfa-devices", "--user-name", user)["MFADevices"]:
-        serial = device["SerialNumber"]
-        aws("deactivate-mfa-device", "--user-name", user, "--serial-number", serial)
-        aws("delete-virtual-mfa-device", "--serial-number", serial)
-    for name in aws("list-user-policies", "--user-name", user)["PolicyNames"]:
-        aws("delete-user-policy", "--user-name", user, "--policy-name", name)
-    for policy in aws("list-attached-user-policies", "--user-name", user)["AttachedPolicies"]:
-        aws("detach-user-policy", "--user-name", user, "--policy-arn", policy["PolicyArn"])
-    for group in aws("list-groups-for-user", "--user-name", user)["Groups"]:
-        aws("remove-user-from-group", "--user-name", user, "--group-name", group["GroupName"])
-    aws("delete-user", "--user-name", user)
-    return calls
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=200)
@@ -179,7 +119,16 @@ def main() -> None:
     parser.add_argument(
         "--limited-users", type=int, default=10, help="users for the run at the default rate"
     )
-    parser.add_argument("--cli-users", type=int, default=3)
+    parser.add_argument(
+        "--cli-users", type=int, default=3, help="users for the aws CLI and for `offboard run`"
+    )
+    parser.add_argument("--cli-batch-users", type=int, default=40, help="users of `offboard batch`")
+    parser.add_argument(
+        "--no-server-run",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="time one `offboard run` with no server configured (a temporary one starts)",
+    )
     parser.add_argument(
         "--py-spy",
         type=Path,
@@ -215,7 +164,6 @@ def main() -> None:
     from config.prefect_runtime import apply_prefect_defaults
 
     apply_prefect_defaults()
-    aws_cli = shutil.which("aws")
     proc = start_sandbox(port)
     slow_port = free_port()
     slow_endpoint = f"http://127.0.0.1:{slow_port}"
@@ -226,14 +174,20 @@ def main() -> None:
     try:
         from cli.local_server import prefect_api
 
-        server.enter_context(prefect_api())
+        api_url = server.enter_context(prefect_api())
         started = time.perf_counter()
         floor_users = seed_users(endpoint, "bench-floor", n)
         threaded_users = seed_users(endpoint, "bench-threads", n)
         engine_users = seed_users(endpoint, "bench-engine", n)
-        if not args.cli_users:
-            aws_cli = None
-        cli_users = seed_users(endpoint, "bench-cli", args.cli_users) if aws_cli else []
+        cli_users = {
+            kind: seed_users(endpoint, f"bench-cli-{kind}", count) if count else []
+            for kind, count in (
+                ("aws", args.cli_users),
+                ("run", args.cli_users),
+                ("batch", args.cli_batch_users),
+                ("bare", 1 if args.no_server_run else 0),
+            )
+        }
         slow_users: dict[str, list[str]] = {}
         if slow is not None:
             # Calls wait side by side, so more threads seed faster at a latency.
@@ -243,7 +197,7 @@ def main() -> None:
                 ("limited", args.limited_users),
             ):
                 slow_users[kind] = seed_users(slow_endpoint, f"bench-slow-{kind}", count, 16)
-        seeded = 3 * n + len(cli_users) + sum(map(len, slow_users.values()))
+        seeded = 3 * n + sum(map(len, (*cli_users.values(), *slow_users.values())))
         print(f"seeded {seeded} users in {time.perf_counter() - started:.0f} s")
 
         floor_iam, floor_calls = counting_client(endpoint)
@@ -258,13 +212,6 @@ def main() -> None:
                     pool.map(lambda name: floor_offboard(threads_iam, name), threaded_users)
                 )
             )
-
-        cli_wall = 0.0
-        cli_calls = 0
-        if aws_cli:
-            cli_env = {**os.environ, **sandbox_env}
-            cli_wall, per_user = timed(lambda: [aws_cli_offboard(cli_env, u) for u in cli_users])
-            cli_calls = sum(per_user)
 
         from config.settings import get_settings
         from flows.batch_models import BatchSelection, BatchTarget
@@ -313,6 +260,16 @@ def main() -> None:
         assert not failures, failures[:3]
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
+        # Commands in new processes, after the in-process measurements.
+        cli = run_cli_case(
+            {**os.environ, **sandbox_env},
+            api_url,
+            aws_users=cli_users["aws"],
+            run_users=cli_users["run"],
+            batch_users=cli_users["batch"],
+            no_server_user=(cli_users["bare"] or [None])[0],
+        )
+
         floor_per_user = sum(floor_calls.values()) / n
         reports = [u.report for u in report.users]
         deletion = sum(r.deletion_api_calls for r in reports) / n
@@ -338,16 +295,6 @@ def main() -> None:
         ]
         for label, wall, users in rows:
             print(f"{label:44}{wall:>9.2f}{users / wall:>9.1f}{wall / floor_wall:>10.2f}")
-        per_floor_user = floor_wall / n
-        if aws_cli:
-            label = f"aws CLI procedure ({len(cli_users)} users)"
-            print(
-                f"{label:44}{cli_wall:>9.2f}{len(cli_users) / cli_wall:>9.1f}"
-                f"{cli_wall / len(cli_users) / per_floor_user:>10.2f}  (per user)"
-            )
-        else:
-            why = "--cli-users 0" if not args.cli_users else "no `aws` command on PATH"
-            print(f"aws CLI procedure: skipped ({why})")
         print(f"\n{'API calls per user':44}{'floor':>9}{'engine':>9}{'ratio':>10}")
         print(
             f"{'deletion (lists + deletes)':44}{floor_per_user:>9.1f}{deletion:>9.1f}"
@@ -360,13 +307,16 @@ def main() -> None:
         print(f"  {scan_calls} calls for the batch: {scanned}")
         detail = ", ".join(f"{name} {count / n:.1f}" for name, count in other_names.items())
         print(f"{'other (' + detail + ')':44}{'-':>9}{other:>9.1f}")
-        if aws_cli:
-            print(f"{'aws CLI procedure':44}{cli_calls / len(cli_users):>9.1f}")
+        # Made fewer times than there are users: the account's scans (references), not per user.
+        scans = {name: count for name, count in engine_calls.items() if count < n / 2}
+        listed = ", ".join(f"{name} {count}" for name, count in sorted(scans.items()))
+        print(f"scans once per account, calls in all: {sum(scans.values())} ({listed})")
         print(f"\nengine CPU seconds: {engine_cpu:.2f} ({engine_cpu / n * 1000:.0f} ms/user)")
         print(f"engine process peak RSS: {peak_mb:.0f} MB")
 
         if slow_result is not None:
             print_latency_case(slow_result)
+        print_cli_case(cli, floor_wall / n)
 
         print(f"\nthe issue's ratios, measured in this run ({os.cpu_count()} CPUs)")
         print(f"  engine batch vs sequential floor ({n} users): {engine_wall / floor_wall:.2f}")
@@ -385,6 +335,21 @@ def main() -> None:
                 f"  default rate held: {rate.mean / slow_result.limit:.1%} of"
                 f" {slow_result.limit:g} calls/s (busiest 5 s: {rate.peak / slow_result.limit:.1%})"
             )
+        aws = cli.aws_wall_per_user
+        if cli.batch_users:
+            ratio = cli.batch_wall / (floor_wall / n * cli.batch_users)
+            print(
+                f"  offboard batch ({cli.batch_users} users, CLI) vs sequential floor: {ratio:.2f}"
+            )
+        if cli.run_walls and aws:
+            run = sum(cli.run_walls) / len(cli.run_walls)
+            print(f"  offboard run USER --yes vs the aws CLI procedure: {run / aws:.2f}")
+        if cli.no_server_wall and aws:
+            print(
+                "  offboard run, no server configured, vs the aws CLI procedure:"
+                f" {cli.no_server_wall / aws:.2f}"
+            )
+        print(f"  offboard --help: {min(cli.help_walls):.2f} s")
     finally:
         server.close()
         for sandbox_process in (proc, slow):

@@ -7,8 +7,9 @@ Real IAM answers in tens of milliseconds; the sandbox delays every call by ``--l
 * the engine at its default concurrency, rate limit off;
 * the engine at the default rate limit: IAM calls per second between its first and last IAM
   request (at least 95% of the limit is the goal, never above it), and the busiest 5-second
-  window. The bucket hands out tokens exactly 1/limit apart; a request leaves a little after its
-  token (the GIL, building the request), so short windows see bunching the limiter did not cause.
+  window. Every IAM request (botocore's retries too) takes its token just before it is sent; the
+  bucket paces 2% under the limit so that a woken thread sending late next to one on time never
+  puts a window above it (tasks/rate_limit.py).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class EngineProbe:
     def install(self, session: Any) -> None:
         # On the session, before the factory makes its clients, so every engine client counts.
         session.events.register("before-call", self._count)
-        # before-send fires after the rate limiter's before-call hook has let the call go.
+        # The rate limiter's before-send hook comes first: a request is stamped once let go.
         session.events.register("before-send.iam", self._stamp)
 
     def clear(self) -> None:

@@ -13,6 +13,7 @@ from flows.report import Category, OffboardingReport, StepFailure
 from tasks.accounts import AccountId
 from tasks.errors import InvalidInputError
 from tasks.frozen import Frozen
+from tasks.identity import CallerIdentity
 from tasks.models import UserName, UserSummary
 
 # lookup_failed: the user could not be looked up (after retries); the others go on.
@@ -60,6 +61,8 @@ class PlannedUser(Frozen):
     user: UserSummary
     # Who acts on the user: the engine's identity in that account.
     actor: str
+    # That identity in full, asked once per account by the plan; the user's run reuses it.
+    caller: CallerIdentity | None = None
 
 
 class SkippedUser(Frozen):

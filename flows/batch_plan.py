@@ -16,8 +16,8 @@ from flows.fan_out import fan_out
 from flows.protection import refusal
 from flows.targets import select
 from tasks.accounts import in_account
-from tasks.aws import own_clients
 from tasks.identity import CallerIdentity, caller_identity
+from tasks.retry_quota import own_retry_quota
 from tasks.user import find_user
 
 
@@ -50,7 +50,7 @@ def plan_batch(selection: BatchSelection, run_id: str | None = None) -> BatchPla
         account_id, name = target
         caller = callers[account_id]
         try:
-            with in_account(account_id, run_id), own_clients():
+            with in_account(account_id, run_id), own_retry_quota():
                 user = find_user(name)
         except Exception as exc:
             return SkippedUser(
@@ -73,7 +73,7 @@ def plan_batch(selection: BatchSelection, run_id: str | None = None) -> BatchPla
                 refusal=refused,
             )
         assert user is not None  # refusal() answers for an unknown user
-        return PlannedUser(account_id=account_id, user=user, actor=caller.arn)
+        return PlannedUser(account_id=account_id, user=user, actor=caller.arn, caller=caller)
 
     targets = [
         (account_id, name)

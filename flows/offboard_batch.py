@@ -43,11 +43,12 @@ from flows.identity_center_rails import IdcReport
 from flows.offboarding import OffboardRequest, fall_back_after_error, offboard_one
 from flows.reference_scan import scan_for_guards
 from flows.report import OffboardingReport, StepFailure, state_exception
+from flows.task_calls import unvisited
 from tasks.accounts import in_account
-from tasks.aws import own_clients
 from tasks.errors import retry_transient
 from tasks.rate_limit import iam_rate_limit
 from tasks.references.scan import ReferenceScan
+from tasks.retry_quota import own_retry_quota
 
 log = structlog.get_logger("offboard.flow")
 FLOW_NAME = "offboard-batch"
@@ -83,10 +84,12 @@ def _run_user(
         reason=reason,
         ticket=ticket,
         references=references,
+        caller=planned.caller,
     )
-    # Clients of the user's own keep one user's retries from using up the others' budget.
-    with in_account(planned.account_id, run_id), own_clients():
-        state = offboard_user_task(request, return_state=True)
+    # The engine's clients serve every user; a retry quota of the user's own keeps one user's
+    # faults from using up the others' retries.
+    with in_account(planned.account_id, run_id), own_retry_quota():
+        state = offboard_user_task(unvisited(request), return_state=True)
         if state.is_completed():
             report: OffboardingReport = state.result()
         else:

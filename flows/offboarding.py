@@ -19,7 +19,7 @@ from flows.report import FailureKind, OffboardingReport, Outcome, StepFailure
 from flows.report_artifact import publish_report
 from flows.run_context import RunContext, current_run_id, run_context
 from flows.saved_plan import check_plan
-from flows.task_calls import call
+from flows.task_calls import call, unvisited
 from flows.write_ahead import (
     TRAIL_ERRORS,
     best_effort,
@@ -31,6 +31,7 @@ from flows.write_ahead import (
 from tasks.accounts import in_account
 from tasks.aws import current_account_id
 from tasks.frozen import Frozen
+from tasks.identity import CallerIdentity
 from tasks.inventory import take_inventory
 from tasks.models import UserInventory, UserName, UserSummary
 from tasks.plan_file import SavedPlan
@@ -62,6 +63,9 @@ class OffboardRequest(Frozen):
     references: ReferenceScan | StepFailure | None = None
     # Scan every service the settings allow, not only what the guards read (plan, review).
     scan_everything: bool = False
+    # The engine's identity in the account as a batch's plan asked it, once for all of the
+    # account's users; None: the run asks.
+    caller: CallerIdentity | None = None
 
 
 def offboard_one(request: OffboardRequest) -> OffboardingReport:
@@ -104,7 +108,7 @@ def _context(request: OffboardRequest, flow: str) -> AbstractContextManager[Run]
 
 
 def _phases(run: Run, request: OffboardRequest, overrides: frozenset[str]) -> OffboardingReport:
-    refused = _refuse(run)
+    refused = _refuse(run, request.caller)
     if isinstance(refused, OffboardingReport):
         return refused
     inventory = _inventory(run, request)
@@ -134,10 +138,10 @@ def _phases(run: Run, request: OffboardRequest, overrides: frozenset[str]) -> Of
     return run.finish(Outcome.deleted)
 
 
-def _refuse(run: Run) -> OffboardingReport | None:
+def _refuse(run: Run, caller: CallerIdentity | None = None) -> OffboardingReport | None:
     """Unknown or protected: refused. A user gone from IAM may have been deleted by an earlier
     attempt whose intent the trail holds: then that attempt's deletion is this run's."""
-    refused = run.resolve()
+    refused = run.resolve(caller=caller)
     if refused is not None and run.user is None and not run.dry_run:
         assert run.caller is not None
         earlier = earlier_deletion(run.audit, run.user_name, run.caller.account, run.run_id)
@@ -215,11 +219,11 @@ def _guards(
 def _snapshot(run: Run, inventory: UserInventory) -> SnapshotRef | OffboardingReport:
     review = run.fields["review"]
     state = take_snapshot(
-        run.user,
-        inventory,
-        review,
+        unvisited(run.user),
+        unvisited(inventory),
+        unvisited(review),
         run.run_id,
-        references=run.fields.get("references"),
+        references=unvisited(run.fields.get("references")),
         return_state=True,
     )
     snapshot = run.audit.snapshot_written(state)

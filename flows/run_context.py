@@ -56,12 +56,14 @@ class RunContext(Generic[R]):
         return self._audit
 
     def resolve(
-        self, find: Callable[[str], UserSummary | None] = lambda name: call(find_user, name)
+        self,
+        find: Callable[[str], UserSummary | None] = lambda name: call(find_user, name),
+        caller: CallerIdentity | None = None,
     ) -> StepFailure | None:
-        """Who calls, which user this is (``find``), the audit writer; why the run must not
-        touch the user (unknown or protected), or None. The audit writer refuses a torn or
-        foreign log here (AuditTrailError), before any change."""
-        self.caller = call(caller_identity)
+        """Who calls (``caller`` when already known), which user this is (``find``), the audit
+        writer; why the run must not touch the user (unknown or protected), or None. The audit
+        writer refuses a torn or foreign log here (AuditTrailError), before any change."""
+        self.caller = caller or call(caller_identity)
         self.adopt(self.caller.arn, find(self.user_name))
         if (flow_run.run_count or 1) > 1:
             # A retry of this same flow run (operator rerun or the UI's Retry button).

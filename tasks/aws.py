@@ -21,6 +21,7 @@ from botocore.config import Config
 from config.engine import choose_clients, engine
 from config.settings import Settings, get_settings
 from tasks.rate_limit import throttle_iam_call
+from tasks.retry_quota import quota_per_run
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
@@ -76,7 +77,9 @@ REGIONAL_POOL = 32
 
 
 class ClientFactory:
-    """Builds and caches clients; clients are thread-safe, so one per service serves every task."""
+    """Builds and caches clients; clients are thread-safe, so one per service serves every task
+    (and every user of a batch: each user's run keeps a retry quota of its own, see
+    tasks.retry_quota)."""
 
     def __init__(
         self,
@@ -105,9 +108,12 @@ class ClientFactory:
                 # The stubs type clients per literal service name; this factory serves any.
                 session: Any = self.session
                 made = session.client(service, region_name=region, config=self.config)
+                quota_per_run(made)
                 made.meta.events.register("before-call", _count_call)
                 if service == "iam":
-                    made.meta.events.register("before-call.iam", throttle_iam_call)
+                    # First, so that whatever else watches requests go out sees them after
+                    # their turn.
+                    made.meta.events.register_first("before-send.iam", throttle_iam_call)
                 if service in ACTION_PREFIXES:
                     made.meta.events.register("after-call", _name_action_prefix(service))
                 self._clients[service] = made
@@ -123,17 +129,10 @@ class ClientFactory:
                 # A scan reads many resources at once through one client per region.
                 config = self.config.merge(Config(max_pool_connections=REGIONAL_POOL))
                 made = session.client(service, region_name=region, config=config)
+                quota_per_run(made)
                 made.meta.events.register("before-call", _count_call)
                 self._clients[key] = made
             return self._clients[key]
-
-    def fresh(self) -> ClientFactory:
-        """Clients of their own, on the same session and credentials. botocore keeps a retry
-        budget per client: a batch gives each user's run its own, as a single run has."""
-        made = ClientFactory(session=self.session, config=self.config)
-        # Making clients from one session at once in several threads is not safe.
-        made._lock = self._lock
-        return made
 
 
 def get_client_factory() -> ClientFactory:
@@ -190,14 +189,6 @@ def current_account_id() -> str | None:
 def current_factory() -> ClientFactory:
     scope = _current_scope.get()
     return scope.factory if scope else get_client_factory()
-
-
-@contextmanager
-def own_clients() -> Iterator[ClientFactory]:
-    """Within, new clients in the same account with the same credentials (see fresh())."""
-    scope = AccountScope(account_id=current_account_id(), factory=current_factory().fresh())
-    with account_scope(scope):
-        yield scope.factory
 
 
 def iam_client() -> IAMClient:
