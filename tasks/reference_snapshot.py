@@ -3,18 +3,14 @@ store beside the user's own snapshots, so each can be put back by hand."""
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
-
-from botocore.exceptions import BotoCoreError, ClientError
 
 from config.settings import get_settings
 from tasks import snapshot_store
-from tasks.aws import count_calls
 from tasks.frozen import Frozen
 from tasks.references.clean import Cleaned
 from tasks.runtime import iam_task
-from tasks.snapshot import SnapshotError, SnapshotRef
+from tasks.snapshot import SnapshotRef, write_snapshot
 
 PERMISSIONS = snapshot_store.PERMISSIONS
 
@@ -37,14 +33,4 @@ def write_references_snapshot(snapshot: ReferencesSnapshot) -> SnapshotRef:
     folder = snapshot_store.folder_name(snapshot.user)
     name = f"{stamp}-{snapshot.run_id or 'local'}-references.json"
     location = snapshot_store.join(get_settings().snapshot_store, snapshot.account_id, folder, name)
-    data = snapshot.model_dump_json(indent=2).encode()
-    try:
-        with count_calls() as calls:
-            snapshot_store.write_bytes(location, data)
-            echoed = snapshot_store.read_bytes(location)
-    except (OSError, ClientError, BotoCoreError) as exc:
-        raise SnapshotError(f"cannot write references snapshot to {location}: {exc}") from exc
-    digest = hashlib.sha256(data).hexdigest()
-    if hashlib.sha256(echoed).hexdigest() != digest:
-        raise SnapshotError(f"references snapshot at {location} did not read back intact")
-    return SnapshotRef(location=location, sha256=digest, size=len(data), api_calls=calls.count)
+    return write_snapshot(location, snapshot, "references snapshot")

@@ -49,6 +49,24 @@ class SnapshotRef(Frozen):
     api_calls: int = 0
 
 
+def write_snapshot(location: str, snapshot: Frozen, what: str = "snapshot") -> SnapshotRef:
+    """Write ``snapshot`` at ``location``, read it back and compare, bytes and parsed: a
+    snapshot that is not there intact is no snapshot. SnapshotError says what failed."""
+    data = snapshot.model_dump_json(indent=2).encode()
+    with count_calls() as calls:
+        try:
+            snapshot_store.write_bytes(location, data)
+            echoed = snapshot_store.read_bytes(location)
+        except (OSError, ClientError, BotoCoreError) as exc:
+            raise SnapshotError(f"cannot write {what} to {location}: {exc}") from exc
+    digest = hashlib.sha256(data).hexdigest()
+    if hashlib.sha256(echoed).hexdigest() != digest:
+        raise SnapshotError(f"{what} at {location} did not read back intact")
+    if type(snapshot).model_validate_json(echoed) != snapshot:
+        raise SnapshotError(f"{what} at {location} does not parse back to what was written")
+    return SnapshotRef(location=location, sha256=digest, size=len(data), api_calls=calls.count)
+
+
 def complete_inventory(user_name: str, inventory: UserInventory) -> UserInventory:
     """Fetch what the list calls leave out, through each step's detail fetcher."""
     iam = iam_client()
@@ -85,19 +103,9 @@ def take_snapshot(
             review=review,
             references=references,
         )
-        data = snapshot.model_dump_json(indent=2).encode()
-        location = snapshot_location(user, snapshot.taken_at, run_id)
-        try:
-            snapshot_store.write_bytes(location, data)
-            echoed = snapshot_store.read_bytes(location)
-        except (OSError, ClientError, BotoCoreError) as exc:
-            raise SnapshotError(f"cannot write snapshot to {location}: {exc}") from exc
-    digest = hashlib.sha256(data).hexdigest()
-    if hashlib.sha256(echoed).hexdigest() != digest:
-        raise SnapshotError(f"snapshot at {location} did not read back intact")
-    if UserSnapshot.model_validate_json(echoed) != snapshot:
-        raise SnapshotError(f"snapshot at {location} does not parse back to what was written")
-    return SnapshotRef(location=location, sha256=digest, size=len(data), api_calls=calls.count)
+    written = write_snapshot(snapshot_location(user, snapshot.taken_at, run_id), snapshot)
+    # The detail fetches count with the snapshot's own calls.
+    return written.model_copy(update={"api_calls": calls.count + written.api_calls})
 
 
 def load_snapshot(location: str) -> UserSnapshot:

@@ -3,7 +3,6 @@ assignments), written and read back before the first destructive step."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import UTC, datetime
 from typing import Literal
@@ -12,11 +11,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from config.settings import get_settings
 from tasks import snapshot_store
-from tasks.aws import count_calls
 from tasks.frozen import Frozen
 from tasks.identity_center.models import IdcInstance, IdcInventory, IdcUser
 from tasks.runtime import iam_task
-from tasks.snapshot import SnapshotError, SnapshotRef
+from tasks.snapshot import SnapshotError, SnapshotRef, write_snapshot
 
 PERMISSIONS = snapshot_store.PERMISSIONS
 SCHEMA_VERSION = 1
@@ -53,20 +51,7 @@ def take_idc_snapshot(
     snapshot = IdcSnapshot(
         taken_at=datetime.now(UTC), run_id=run_id, instance=instance, user=user, inventory=inventory
     )
-    data = snapshot.model_dump_json(indent=2).encode()
-    location = snapshot_location(snapshot)
-    with count_calls() as calls:
-        try:
-            snapshot_store.write_bytes(location, data)
-            echoed = snapshot_store.read_bytes(location)
-        except (OSError, ClientError, BotoCoreError) as exc:
-            raise SnapshotError(f"cannot write snapshot to {location}: {exc}") from exc
-    digest = hashlib.sha256(data).hexdigest()
-    if hashlib.sha256(echoed).hexdigest() != digest or IdcSnapshot.model_validate_json(echoed) != (
-        snapshot
-    ):
-        raise SnapshotError(f"snapshot at {location} did not read back intact")
-    return SnapshotRef(location=location, sha256=digest, size=len(data), api_calls=calls.count)
+    return write_snapshot(snapshot_location(snapshot), snapshot)
 
 
 def is_idc_snapshot(location: str) -> bool:
