@@ -80,7 +80,8 @@ def held_guard_deactivates(report: OffboardingReport) -> bool:
 def confirm_run(user: str, overrides: Iterable[str], reason: str | None) -> None:
     """Show what the run will do and ask; a held user is asked about what the run will do
     instead of deleting (deactivate it, or nothing)."""
-    report = dry_run(user, overrides, reason)
+    # Exactly what the run will read first: its guards' scan, not every service (plan does that).
+    report = dry_run(user, overrides, reason, scan_everything=False)
     show_plan(report)
     if report.category.value != "held":
         confirm_or_exit(f"Delete IAM user {user} and everything attached to it?")
