@@ -1,9 +1,10 @@
 """Work over many items on a bounded pool of threads, each in a copy of this context, so that
 Prefect's run context, the account scope and the log's bound fields follow the work.
 
-A plain pool rather than Prefect's task runner: a batch's plan is also taken outside any flow
-(the CLI shows it before asking to confirm a batch), where tasks cannot be submitted, and
-each user's work is already one Prefect task of the batch's run."""
+A plain pool rather than Prefect's task runner: each user's work in a batch is a Prefect task
+(retried, seen in the run) wrapped in what must stay outside it: the user's account scope and
+retry quota, and the fallback to deactivation once the task has failed for good. The plan's
+lookups use the same pool, inside the batch's run or outside any (its tests)."""
 
 from __future__ import annotations
 
