@@ -56,13 +56,14 @@ def _count_call(model: Any = None, **_: Any) -> None:
         counter.operations.append(model.name)
 
 
-# The IAM action prefix of each non-IAM service whose errors the engine reports by action
-# (sso-admin's actions are ``sso:...``); stamped on the error so a report names the right one.
-ACTION_PREFIXES = {"sso-admin": "sso", "identitystore": "identitystore"}
+# IAM action prefixes that differ from the botocore service name (sso-admin's actions are
+# ``sso:...``); every other service's prefix is its name.
+ACTION_PREFIXES = {"sso-admin": "sso"}
 
 
 def _name_action_prefix(service: str) -> Any:
-    prefix = ACTION_PREFIXES[service]
+    """Stamp the service's IAM action prefix on its errors, so a report names the action."""
+    prefix = ACTION_PREFIXES.get(service, service)
 
     def stamp(parsed: dict[str, Any] | None = None, **_: Any) -> None:
         error = (parsed or {}).get("Error")
@@ -114,7 +115,7 @@ class ClientFactory:
                     # First, so that whatever else watches requests go out sees them after
                     # their turn.
                     made.meta.events.register_first("before-send.iam", throttle_iam_call)
-                if service in ACTION_PREFIXES:
+                if service != "iam":
                     made.meta.events.register("after-call", _name_action_prefix(service))
                 self._clients[service] = made
             return self._clients[service]
@@ -131,6 +132,7 @@ class ClientFactory:
                 made = session.client(service, region_name=region, config=config)
                 quota_per_run(made)
                 made.meta.events.register("before-call", _count_call)
+                made.meta.events.register("after-call", _name_action_prefix(service))
                 self._clients[key] = made
             return self._clients[key]
 

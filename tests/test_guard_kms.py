@@ -213,3 +213,20 @@ def test_a_batch_of_20_users_scans_each_region_and_service_once(sandbox, iam, us
     held = next(u.report for u in report.users if u.report.user_name == names[0])
     assert held.failure is not None and key in held.failure.message
     assert iam.get_user(UserName=names[0])["User"]["UserName"] == names[0]
+
+
+def test_a_kms_scan_that_fails_holds_the_run_naming_the_kms_action(sandbox, iam, user_name):
+    from sandbox.faults import clear_faults, inject_fault
+
+    make_user(iam, user_name)
+    # KMS keeps failing, so the scan fails after its retries: the guard cannot tell, and holds.
+    inject_fault("ListKeys", "KMSInternalException", count=1000, status=500, service="kms")
+    try:
+        report = run_offboarding(user_name=user_name)
+    finally:
+        clear_faults()
+
+    assert report.outcome == Outcome.held_kms_sole_admin
+    assert report.failure is not None and "kms:ListKeys" in report.failure.message
+    assert "iam:ListKeys" not in report.failure.message
+    assert iam.get_user(UserName=user_name)["User"]["UserName"] == user_name
