@@ -12,7 +12,7 @@ import typer
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel
 
-from audit.trail import AuditTrailError
+from audit.reading import AuditTrailError
 from config.settings import SettingsError
 from tasks.errors import OffboardError, describe_failure
 
