@@ -16,7 +16,7 @@ from prefect.states import Completed, Failed
 
 from audit.records import AuditTarget
 from flows.identity_center_rails import IdcReport, idc_protection_rule, not_found, protected
-from flows.report import FailureKind, Outcome, StepFailure
+from flows.report import FailureKind, Outcome, StepFailure, report_of
 from flows.run_context import RunContext, run_context
 from flows.task_calls import call
 from flows.write_ahead import TRAIL_ERRORS, trail_failure
@@ -287,7 +287,4 @@ def offboard_identity_center_user(
 def run_identity_center_offboarding(value: str, **parameters: Any) -> IdcReport:
     """Run the flow in this process and return its report, whatever the run's final state."""
     state = offboard_identity_center_user(value=value, return_state=True, **parameters)
-    result = state.result(raise_on_failure=False)
-    if isinstance(result, IdcReport):
-        return result
-    raise result if isinstance(result, BaseException) else RuntimeError(state.message)
+    return report_of(state, IdcReport)

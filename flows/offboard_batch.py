@@ -42,7 +42,7 @@ from flows.fan_out import fan_out
 from flows.identity_center_rails import IdcReport
 from flows.offboarding import OffboardRequest, fall_back_after_error, offboard_one
 from flows.reference_scan import scan_for_guards
-from flows.report import OffboardingReport, StepFailure, state_exception
+from flows.report import OffboardingReport, StepFailure, report_of, state_exception
 from flows.task_calls import unvisited
 from tasks.accounts import in_account
 from tasks.errors import retry_transient
@@ -304,10 +304,6 @@ def offboard_batch(
 
 def run_batch(selection: BatchSelection, **parameters: Any) -> BatchReport:
     """Run the batch flow in this process and return its report, whatever the final state."""
-    state = offboard_batch(selection=selection, return_state=True, **parameters)
-    result = state.result(raise_on_failure=False)
-    if isinstance(result, BaseException):
-        raise result
-    if not isinstance(result, BatchReport):
-        raise RuntimeError(f"offboarding batch ended without a report: {state.message}")
-    return result
+    return report_of(
+        offboard_batch(selection=selection, return_state=True, **parameters), BatchReport
+    )

@@ -11,7 +11,7 @@ from prefect.states import Completed, Failed
 
 from flows.guards.activity import GUARD as ACTIVITY_GUARD
 from flows.offboarding import FLOW_NAME, OffboardRequest, offboard_one
-from flows.report import OffboardingReport
+from flows.report import OffboardingReport, report_of
 from tasks.plan_file import SavedPlan
 
 __all__ = ["FLOW_NAME", "offboard_user", "run_offboarding"]
@@ -67,9 +67,4 @@ def run_offboarding(
     state = offboard_user(
         user_name=user_name, account_id=account_id, return_state=True, **parameters
     )
-    result = state.result(raise_on_failure=False)
-    if isinstance(result, BaseException):
-        raise result
-    if not isinstance(result, OffboardingReport):
-        raise RuntimeError(f"offboarding run ended without a report: {state.message}")
-    return result
+    return report_of(state, OffboardingReport)

@@ -20,7 +20,7 @@ from flows.identity_center import (
 )
 from flows.identity_center_rails import IdcReport
 from flows.offboarding import OffboardRequest, offboard_one
-from flows.report import Category, OffboardingReport
+from flows.report import Category, OffboardingReport, report_of
 from flows.run_context import current_run_id
 from flows.targets import NoTargetError, people
 from flows.task_calls import call
@@ -141,7 +141,4 @@ def offboard_person(
 def run_person_offboarding(employee_id: str, **parameters: Any) -> PersonReport:
     """Run the flow in this process and return its report, whatever the run's final state."""
     state = offboard_person(employee_id=employee_id, return_state=True, **parameters)
-    result = state.result(raise_on_failure=False)
-    if isinstance(result, PersonReport):
-        return result
-    raise result if isinstance(result, BaseException) else RuntimeError(state.message)
+    return report_of(state, PersonReport)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from prefect.client.schemas.objects import State
 
@@ -16,6 +16,8 @@ from tasks.models import StepResult, UserInventory, UserName, UserSummary
 from tasks.review import AccessReview
 from tasks.snapshot import SnapshotRef
 from tasks.user_references import UserReferences
+
+ReportT = TypeVar("ReportT")
 
 
 class Category(StrEnum):
@@ -129,6 +131,17 @@ def state_exception(state: State[Any]) -> BaseException:
     if isinstance(exc, BaseException):
         return exc
     return RuntimeError(state.message or "the task failed")
+
+
+def report_of(state: State[Any], kind: type[ReportT]) -> ReportT:
+    """The report a flow run ended with, whatever its final state; what it raised, raised
+    again; RuntimeError if it ended with no report."""
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, BaseException):
+        raise result
+    if not isinstance(result, kind):
+        raise RuntimeError(f"the run ended without a report: {state.message}")
+    return result
 
 
 def category_of(outcome: Outcome, failure: StepFailure | None) -> Category:

@@ -21,7 +21,7 @@ from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
 from prefect.states import Pending
 
 from flows.batch_models import BatchReport, BatchSelection
-from flows.report import OffboardingReport
+from flows.report import OffboardingReport, report_of
 from flows.run_watchdog import watching
 
 # Runs of these states are what `offboard rerun` finishes.
@@ -137,20 +137,11 @@ def rerun_by_worker(flow_run: FlowRun, parameter_updates: dict[str, Any]) -> Non
         )
 
 
-def _report(state: State[Any], kind: type[Any]) -> Any:
-    result = state.result(raise_on_failure=False)
-    if isinstance(result, BaseException):
-        raise result
-    if not isinstance(result, kind):
-        raise RuntimeError(f"the run ended without a report: {state.message}")
-    return result
-
-
 def offboard_here(user_name: str, **parameters: Any) -> OffboardingReport:
     """`offboard run`: one user's run, from the offboard-user deployment when there is one."""
     from flows.offboard_user import offboard_user
 
-    report: OffboardingReport = _report(
+    report: OffboardingReport = report_of(
         run_here(offboard_user, user_name=user_name, **parameters), OffboardingReport
     )
     return report
@@ -160,7 +151,7 @@ def batch_here(selection: BatchSelection, **parameters: Any) -> BatchReport:
     """`offboard batch`: the batch's run, from the offboard-batch deployment when there is one."""
     from flows.offboard_batch import offboard_batch
 
-    report: BatchReport = _report(
+    report: BatchReport = report_of(
         run_here(offboard_batch, selection=selection, **parameters), BatchReport
     )
     return report

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -108,22 +110,41 @@ def take_snapshot(
     return written.model_copy(update={"api_calls": calls.count + written.api_calls})
 
 
-def load_snapshot(location: str) -> UserSnapshot:
+SnapshotT = TypeVar("SnapshotT", bound=Frozen)
+
+
+def read_snapshot(
+    location: str, model: type[SnapshotT], check: Callable[[dict[str, Any]], str | None]
+) -> SnapshotT:
+    """The snapshot at ``location`` as ``model``; ``check`` says why its JSON object is not
+    one this engine reads (None: it is). Every failure is a SnapshotError naming the file."""
     try:
         data = snapshot_store.read_bytes(location)
     except (OSError, ClientError, BotoCoreError) as exc:
         raise SnapshotError(f"cannot read snapshot {location}: {exc}") from exc
     try:
-        version = json.loads(data).get("schema_version")
-    except (ValueError, AttributeError):
-        raise SnapshotError(f"{location} is not an offboard snapshot: not a JSON object") from None
-    if version not in KNOWN_SCHEMA_VERSIONS:
-        known = ", ".join(str(v) for v in sorted(KNOWN_SCHEMA_VERSIONS))
-        raise SnapshotError(
-            f"{location} has schema_version {version!r}; this engine reads version {known}"
-        )
+        found = json.loads(data)
+    except ValueError:
+        found = None
+    if not isinstance(found, dict):
+        raise SnapshotError(f"{location} is not an offboard snapshot: not a JSON object")
+    problem = check(found)
+    if problem is not None:
+        raise SnapshotError(f"{location} {problem}")
     try:
-        return UserSnapshot.model_validate_json(data)
+        return model.model_validate_json(data)
     except ValueError as exc:
         first = str(exc).splitlines()[0]
         raise SnapshotError(f"{location} is not an offboard snapshot: {first}") from None
+
+
+def _known_version(found: dict[str, Any]) -> str | None:
+    version = found.get("schema_version")
+    if version in KNOWN_SCHEMA_VERSIONS:
+        return None
+    known = ", ".join(str(v) for v in sorted(KNOWN_SCHEMA_VERSIONS))
+    return f"has schema_version {version!r}; this engine reads version {known}"
+
+
+def load_snapshot(location: str) -> UserSnapshot:
+    return read_snapshot(location, UserSnapshot, _known_version)

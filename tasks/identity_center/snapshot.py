@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -14,7 +14,7 @@ from tasks import snapshot_store
 from tasks.frozen import Frozen
 from tasks.identity_center.models import IdcInstance, IdcInventory, IdcUser
 from tasks.runtime import iam_task
-from tasks.snapshot import SnapshotError, SnapshotRef, write_snapshot
+from tasks.snapshot import SnapshotRef, read_snapshot, write_snapshot
 
 PERMISSIONS = snapshot_store.PERMISSIONS
 SCHEMA_VERSION = 1
@@ -65,18 +65,9 @@ def is_idc_snapshot(location: str) -> bool:
 
 
 def load_idc_snapshot(location: str) -> IdcSnapshot:
-    try:
-        data = snapshot_store.read_bytes(location)
-    except (OSError, ClientError, BotoCoreError) as exc:
-        raise SnapshotError(f"cannot read snapshot {location}: {exc}") from exc
-    try:
-        kind = json.loads(data).get("kind")
-    except (ValueError, AttributeError):
-        raise SnapshotError(f"{location} is not an offboard snapshot: not a JSON object") from None
-    if kind != "identity_center_user":
-        raise SnapshotError(f"{location} is not an Identity Center user snapshot")
-    try:
-        return IdcSnapshot.model_validate_json(data)
-    except ValueError as exc:
-        first = str(exc).splitlines()[0]
-        raise SnapshotError(f"{location} is not an offboard snapshot: {first}") from None
+    def identity_center_user(found: dict[str, Any]) -> str | None:
+        if found.get("kind") == "identity_center_user":
+            return None
+        return "is not an Identity Center user snapshot"
+
+    return read_snapshot(location, IdcSnapshot, identity_center_user)
