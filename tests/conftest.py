@@ -23,6 +23,9 @@ for _name in ("OFFBOARD_AUDIT_LOG", "OFFBOARD_SNAPSHOT_STORE", "OFFBOARD_LEAVE_C
 os.environ["OFFBOARD_ENV_FILE"] = ""
 os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# The caller's terminal size must not shape the CLI's tables (pytest-xdist's workers set 80x24).
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
 
 import boto3
 import pytest
