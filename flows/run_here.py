@@ -3,8 +3,12 @@
 With a server that has the flow's deployment (deploy/prefect.yaml), the flow run is created from
 that deployment and executed here, as ``prefect flow-run execute`` does: the UI's Retry button
 and ``offboard rerun --worker`` can then hand it to a worker later. The run is created Pending,
-not Scheduled, so no worker picks it up meanwhile. Without such a deployment (or without a
-server) the flow is called as before.
+not Scheduled, so no worker picks it up meanwhile. Without such a deployment the run is created
+without one and executed here the same way.
+
+Either way a watchdog process marks the run Crashed if this process dies (flows.run_watchdog),
+so the run sends no heartbeats: Prefect joins a sync flow's heartbeat thread at the run's end,
+which sleeps in one-second steps, and that cost every CLI run up to a second.
 """
 
 from __future__ import annotations
@@ -17,7 +21,12 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun, State, StateType
 from prefect.exceptions import ObjectNotFound
 from prefect.flow_engine import run_flow
-from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
+from prefect.settings import (
+    PREFECT_API_URL,
+    PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+    PREFECT_UI_URL,
+    temporary_settings,
+)
 from prefect.states import Pending
 
 from flows.batch_models import BatchReport, BatchSelection
@@ -42,18 +51,21 @@ def ui_url(flow_run_id: str | uuid.UUID) -> str | None:
     return f"{base}/runs/flow-run/{flow_run_id}" if base else None
 
 
-def _deployment_run(flow: Flow[Any, Any], parameters: dict[str, Any]) -> FlowRun | None:
+def _new_run(flow: Flow[Any, Any], parameters: dict[str, Any]) -> FlowRun | None:
+    """The run to execute here: of the flow's deployment when the server has it, else of the
+    flow alone; None without a server."""
     if not PREFECT_API_URL.value():
         return None
+    pending: State[Any] = Pending(message="started by the offboard CLI, executing in its process")
     with get_client(sync_client=True) as client:
         try:
             deployment = client.read_deployment_by_name(deployment_name(flow))
         except ObjectNotFound:
-            return None
+            return client.create_flow_run(
+                flow, parameters=flow.serialize_parameters(parameters), state=pending
+            )
         return client.create_flow_run_from_deployment(
-            deployment.id,
-            parameters=parameters,
-            state=Pending(message="started by the offboard CLI, executing in its process"),
+            deployment.id, parameters=parameters, state=pending
         )
 
 
@@ -71,7 +83,10 @@ def _execute(
         )
         if value
     }
-    with watching(str(PREFECT_API_URL.value()), str(flow_run.id), auth):
+    with (
+        watching(str(PREFECT_API_URL.value()), str(flow_run.id), auth),
+        temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+    ):
         ended = run_flow(flow, flow_run=flow_run, parameters=parameters, return_type="state")
     assert isinstance(ended, State)
     return ended
@@ -79,7 +94,7 @@ def _execute(
 
 def run_here(flow: Flow[Any, Any], **parameters: Any) -> State[Any]:
     """Run ``flow`` in this process (from its deployment when there is one); its final state."""
-    flow_run = _deployment_run(flow, parameters)
+    flow_run = _new_run(flow, parameters)
     if flow_run is None:
         called: Any = flow(**parameters, return_state=True)
         assert isinstance(called, State)

@@ -34,6 +34,8 @@ class CallCounter:
 
     count: int = 0
     operations: list[str] = field(default_factory=list)
+    # A step's independent reads run side by side (tasks.side_by_side) and count here together.
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
 
 _current_counter: ContextVar[CallCounter | None] = ContextVar("offboard_call_counter", default=None)
@@ -52,8 +54,9 @@ def count_calls() -> Iterator[CallCounter]:
 def _count_call(model: Any = None, **_: Any) -> None:
     counter = _current_counter.get()
     if counter is not None and model is not None:
-        counter.count += 1
-        counter.operations.append(model.name)
+        with counter.lock:
+            counter.count += 1
+            counter.operations.append(model.name)
 
 
 # IAM action prefixes that differ from the botocore service name (sso-admin's actions are
@@ -73,8 +76,9 @@ def _name_action_prefix(service: str) -> Any:
     return stamp
 
 
-# Connections a regional client keeps open (botocore's default is 10).
-REGIONAL_POOL = 32
+# Connections a client keeps open (botocore's default is 10): a batch's users share the clients,
+# and each user's independent reads wait side by side.
+POOL_CONNECTIONS = 64
 
 
 class ClientFactory:
@@ -97,6 +101,7 @@ class ClientFactory:
             },
             connect_timeout=5,
             read_timeout=30,
+            max_pool_connections=POOL_CONNECTIONS,
         )
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -127,9 +132,7 @@ class ClientFactory:
         with self._lock:
             if key not in self._clients:
                 session: Any = self.session
-                # A scan reads many resources at once through one client per region.
-                config = self.config.merge(Config(max_pool_connections=REGIONAL_POOL))
-                made = session.client(service, region_name=region, config=config)
+                made = session.client(service, region_name=region, config=self.config)
                 quota_per_run(made)
                 made.meta.events.register("before-call", _count_call)
                 made.meta.events.register("after-call", _name_action_prefix(service))
