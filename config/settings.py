@@ -170,7 +170,7 @@ class Settings(BaseSettings):
     # each reading that many resources' policies at a time.
     reference_regions: tuple[str, ...] = ()
     reference_services: tuple[str, ...] = ()
-    reference_scan_concurrency: int = Field(default=4, ge=1, le=16)
+    reference_scan_concurrency: int = Field(default=8, ge=1, le=16)
 
     # Audit checkpoints: the Ed25519 key that signs them; default HOME/audit-signing-key.pem,
     # created on first use (mode 0600).

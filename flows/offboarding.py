@@ -6,7 +6,9 @@ it never raises for a failure it can report."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from contextlib import AbstractContextManager
+from typing import Any
 
 import structlog
 
@@ -36,7 +38,8 @@ from tasks.inventory import take_inventory
 from tasks.models import UserInventory, UserName, UserSummary
 from tasks.plan_file import SavedPlan
 from tasks.references.scan import ReferenceScan
-from tasks.review import review_access
+from tasks.review import AccessReview, review_access
+from tasks.side_by_side import each
 from tasks.snapshot import SnapshotRef, take_snapshot
 from tasks.user_references import UserReferences
 
@@ -184,9 +187,24 @@ def _guards(
     request: OffboardRequest,
 ) -> Held | None:
     """The access review, audited, the reference scan the guards read (the request's, or taken
-    here), then every guard: the hold that stops the run, or None."""
-    assert run.user is not None
-    review = call(review_access, run.user, inventory)
+    here, side by side with the review: both only read), then every guard: the hold that stops
+    the run, or None."""
+    user = run.user
+    assert user is not None
+    jobs: list[Callable[[], Any]] = [
+        lambda: call(review_access, user, inventory),
+        # What the guards read; not audited (a read): a hold's record names what it found.
+        lambda: (
+            request.references
+            or scan_for_guards(
+                everything=request.scan_everything,
+                account_id=run.caller.account if run.caller else None,
+            )
+        ),
+    ]
+    found_review, found_scan = each(jobs, lambda job: job(), len(jobs))
+    review: AccessReview = found_review
+    scan: ReferenceScan | StepFailure | None = found_scan
     run.fields["review"] = review
     last = review.last_activity
     run.audit.record(
@@ -197,12 +215,10 @@ def _guards(
         message=review.incomplete_reason
         or f"last activity {last.isoformat() if last else 'never'}",
     )
-    # What the guards read; not audited (a read): a hold's record names what it found.
-    scan = request.references or scan_for_guards(everything=request.scan_everything)
     if isinstance(scan, ReferenceScan):
-        run.fields["references"] = UserReferences.of(scan, run.user.arn, run.user.user_id)
+        run.fields["references"] = UserReferences.of(scan, user.arn, user.user_id)
     found = GuardInput(
-        user=run.user,
+        user=user,
         inventory=inventory,
         review=review,
         settings=run.settings,

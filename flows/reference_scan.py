@@ -22,15 +22,18 @@ def guard_services(guards: Iterable[Guard] | None = None) -> tuple[str, ...]:
 
 
 def scan_for_guards(
-    guards: Iterable[Guard] | None = None, everything: bool = False
+    guards: Iterable[Guard] | None = None,
+    everything: bool = False,
+    account_id: str | None = None,
 ) -> ReferenceScan | StepFailure | None:
     """The scan of what the guards need in the current account (None: they need none), or of
     every service the settings allow (``everything``: what a plan shows); a scan that failed
-    after its retries is its failure, for the guard to hold on."""
+    after its retries is its failure, for the guard to hold on. ``account_id``: the account,
+    when the caller knows it."""
     services = None if everything else guard_services(guards)
     if services == ():
         return None
-    state = call_for_state(scan_references, services=services)
+    state = call_for_state(scan_references, services=services, account_id=account_id)
     if not state.is_completed():
         failure = StepFailure.from_state("references", state)
         log.warning("references.scan_failed", error=failure.error_code, action=failure.action)

@@ -100,3 +100,19 @@ def audit_records(run_id: str | None) -> list[Any]:
     from audit.trail import default_trail, read_records
 
     return [r for r in read_records(default_trail().path) if r.run_id == run_id]
+
+
+def as_procedure(steps: list[str]) -> list[str]:
+    """Steps 1-9 run side by side, so the trail holds them in the order they ended: this puts
+    those nine in the procedure's order, each where one of them stood, and leaves every other
+    entry (the review, the snapshot, DeleteUser's step) in place, so ``user`` must still follow
+    all nine."""
+    from tasks.procedure import ATTACHMENT_STEPS
+
+    rank = {step.name: index for index, step in enumerate(ATTACHMENT_STEPS)}
+    places = [index for index, step in enumerate(steps) if step in rank]
+    ordered = iter(sorted((steps[index] for index in places), key=rank.__getitem__))
+    placed = list(steps)
+    for index in places:
+        placed[index] = next(ordered)
+    return placed

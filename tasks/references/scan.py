@@ -132,12 +132,15 @@ def _read(service: str, region: str, regions: set[str]) -> tuple[Read, Counter[s
 
 @iam_task(name="scan-references")
 def scan_references(
-    regions: tuple[str, ...] | None = None, services: tuple[str, ...] | None = None
+    regions: tuple[str, ...] | None = None,
+    services: tuple[str, ...] | None = None,
+    account_id: str | None = None,
 ) -> ReferenceScan:
     """Every resource policy statement naming an AWS principal, in the current account scope.
 
     regions None: the ``reference_regions`` setting, else every enabled region; services None:
-    the ``reference_services`` setting, else all of them.
+    the ``reference_services`` setting, else all of them; account_id: the scope's account when
+    the caller knows it already (None: asked).
     """
     names = chosen_services(services)
     with counting() as lookup:
@@ -155,7 +158,7 @@ def scan_references(
         total.update(calls)
         by_region.setdefault(region, Counter()).update(calls)
     return ReferenceScan(
-        account_id=_account_id(),
+        account_id=account_id or _account_id(),
         regions=where,
         services=names,
         found=found,
