@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 # Small retry delays for the suite; read once when the task modules are imported.
@@ -47,6 +47,15 @@ def sandbox() -> Iterator[Sandbox]:
             else:
                 os.environ[key] = value
         set_client_factory(None)
+
+
+@pytest.fixture
+def sandbox_latency(sandbox: Sandbox) -> Iterator[Callable[[float], None]]:
+    """Sets the session sandbox's per-call latency (milliseconds) for one test; 0 again after."""
+    try:
+        yield sandbox.set_latency_ms
+    finally:
+        sandbox.set_latency_ms(0)
 
 
 @pytest.fixture(scope="session")

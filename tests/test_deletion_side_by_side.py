@@ -7,7 +7,7 @@ flight together: an ordering of sends and answers, not a timing of the engine.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -25,12 +25,9 @@ READS = ("List", "Get", "Generate")
 
 
 @pytest.fixture
-def slow_sandbox(sandbox: Sandbox) -> Iterator[Sandbox]:
-    sandbox.set_latency_ms(150)
-    try:
-        yield sandbox
-    finally:
-        sandbox.set_latency_ms(0)
+def slow_sandbox(sandbox: Sandbox, sandbox_latency: Callable[[float], None]) -> Sandbox:
+    sandbox_latency(150)
+    return sandbox
 
 
 def test_the_attachment_steps_run_side_by_side_and_delete_user_comes_after_all(

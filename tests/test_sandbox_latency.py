@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
 from typer.testing import CliRunner
@@ -14,12 +14,9 @@ from sandbox.server import Sandbox, main
 
 
 @pytest.fixture
-def slow_sandbox(sandbox: Sandbox) -> Iterator[Sandbox]:
-    sandbox.set_latency_ms(80)
-    try:
-        yield sandbox
-    finally:
-        sandbox.set_latency_ms(0)
+def slow_sandbox(sandbox: Sandbox, sandbox_latency: Callable[[float], None]) -> Sandbox:
+    sandbox_latency(80)
+    return sandbox
 
 
 def test_every_aws_call_waits_at_least_the_latency(slow_sandbox, iam, user_name):
