@@ -213,10 +213,12 @@ def _scan_accounts(
 ) -> dict[str | None, ReferenceScan | StepFailure | None]:
     """One reference scan per account (what the guards read), looked up by each of its users."""
     scans: dict[str | None, ReferenceScan | StepFailure | None] = {}
-    for account_id in dict.fromkeys(planned.account_id for planned in users):
+    # The identity the plan asked once per account names the account: the scan need not ask.
+    callers = {planned.account_id: planned.caller for planned in users}
+    for account_id, caller in callers.items():
         try:
             with in_account(account_id, run_id):
-                scans[account_id] = scan_for_guards()
+                scans[account_id] = scan_for_guards(account_id=caller.account if caller else None)
         except Exception as exc:  # the account's users hold on it, the others go on
             scans[account_id] = StepFailure.from_exception("references", exc)
     return scans

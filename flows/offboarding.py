@@ -6,9 +6,7 @@ it never raises for a failure it can report."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Any
 
 import structlog
 
@@ -39,7 +37,7 @@ from tasks.models import UserInventory, UserName, UserSummary
 from tasks.plan_file import SavedPlan
 from tasks.references.scan import ReferenceScan
 from tasks.review import AccessReview, review_access
-from tasks.side_by_side import each
+from tasks.side_by_side import at_once
 from tasks.snapshot import SnapshotRef, take_snapshot
 from tasks.user_references import UserReferences
 
@@ -191,7 +189,7 @@ def _guards(
     the run, or None."""
     user = run.user
     assert user is not None
-    jobs: list[Callable[[], Any]] = [
+    found_review, found_scan = at_once(
         lambda: call(review_access, user, inventory),
         # What the guards read; not audited (a read): a hold's record names what it found.
         lambda: (
@@ -201,8 +199,7 @@ def _guards(
                 account_id=run.caller.account if run.caller else None,
             )
         ),
-    ]
-    found_review, found_scan = each(jobs, lambda job: job(), len(jobs))
+    )
     review: AccessReview = found_review
     scan: ReferenceScan | StepFailure | None = found_scan
     run.fields["review"] = review

@@ -4,7 +4,6 @@ access"). Reads only."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -19,7 +18,7 @@ from tasks.errors import describe_failure, is_transient
 from tasks.frozen import Frozen
 from tasks.models import UserInventory, UserSummary
 from tasks.runtime import iam_task
-from tasks.side_by_side import USER_READS_AT_ONCE, each
+from tasks.side_by_side import USER_READS_AT_ONCE, at_once, each
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
@@ -170,17 +169,17 @@ def review_access(user: UserSummary, inventory: UserInventory) -> AccessReview:
     with count_calls() as calls:
         try:
             timeout = get_settings().review_timeout_seconds
-            # The last-accessed job (generate, then poll) and each key's lookup, side by side.
-            jobs: list[Callable[[], Any]] = [
+            # The last-accessed job (generate, then poll) beside each key's lookup.
+            (services, problem), keys = at_once(
                 partial(_last_accessed_services, iam, user.arn, timeout),
-                *(
-                    partial(_key_activity, iam, key.access_key_id, key.status)
-                    for key in inventory.access_keys
+                partial(
+                    each,
+                    inventory.access_keys,
+                    lambda key: _key_activity(iam, key.access_key_id, key.status),
+                    USER_READS_AT_ONCE,
                 ),
-            ]
-            found = each(jobs, lambda job: job(), USER_READS_AT_ONCE)
-            services, problem = found[0]
-            keys = tuple(found[1:])
+            )
+            keys = tuple(keys)
         except (ClientError, BotoCoreError) as exc:
             if is_transient(exc) and _retries_left():
                 raise  # the task's declared retries take it from here

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import copy_context
-from typing import TypeVar
+from typing import Any, TypeVar
 
 # One user's independent reads at once (the inventory's nine lists, the snapshot's documents,
 # the review's key lookups); a batch runs several users, and every client's pool holds 64.
@@ -33,3 +33,9 @@ def each(items: Iterable[T], read: Callable[[T], R], workers: int) -> list[R]:
             for context, item in zip(contexts, listed, strict=True)
         ]
     return [future.result() for future in futures]
+
+
+def at_once(*calls: Callable[[], Any]) -> list[Any]:
+    """Each of ``calls`` (reads of different kinds), side by side as ``each`` runs them; their
+    results in order."""
+    return each(calls, lambda call: call(), len(calls))

@@ -18,7 +18,7 @@ from tasks.frozen import Frozen
 from tasks.models import UserInventory, UserSummary
 from tasks.procedure import ATTACHMENT_STEPS
 from tasks.review import AccessReview
-from tasks.runtime import iam_task
+from tasks.runtime import Detailer, iam_task
 from tasks.side_by_side import USER_READS_AT_ONCE, each
 from tasks.user_references import UserReferences
 
@@ -73,20 +73,17 @@ def write_snapshot(location: str, snapshot: Frozen, what: str = "snapshot") -> S
 def complete_inventory(user_name: str, inventory: UserInventory) -> UserInventory:
     """Fetch what the list calls leave out, through each step's detail fetcher."""
     iam = iam_client()
-    wanted = [
-        (step.name, detail, item)
-        for step in ATTACHMENT_STEPS
-        if (detail := step.spec.details) is not None
-        for item in inventory.details(step.name)
-    ]
-    # Each a read of its own (an SSH key's body, an inline policy's document): side by side.
-    fetched = each(wanted, lambda job: job[1](iam, user_name, job[2]), USER_READS_AT_ONCE)
-    update: dict[str, list[Any]] = {
-        step.name: [] for step in ATTACHMENT_STEPS if step.spec.details is not None
-    }
-    for (kind, _, _), item in zip(wanted, fetched, strict=True):
-        update[kind].append(item)
-    return inventory.model_copy(update={kind: tuple(items) for kind, items in update.items()})
+    kinds = [(step.name, step.spec.details) for step in ATTACHMENT_STEPS if step.spec.details]
+
+    def fetch(kind: tuple[str, Detailer]) -> tuple[Any, ...]:
+        name, detail = kind
+        items = inventory.details(name)
+        return tuple(each(items, lambda item: detail(iam, user_name, item), USER_READS_AT_ONCE))
+
+    # Each a read of its own (an SSH key's body, an inline policy's document): all at once.
+    fetched = each(kinds, fetch, len(kinds))
+    update = {name: items for (name, _), items in zip(kinds, fetched, strict=True)}
+    return inventory.model_copy(update=update)
 
 
 def snapshot_location(user: UserSummary, taken_at: datetime, run_id: str | None) -> str:

@@ -76,6 +76,8 @@ def test_the_user_alone_administering_a_key_holds_the_run_with_no_mutating_call(
     assert all_mutations(calls) == []
     # A single run reads only what its guards need: KMS, besides IAM itself.
     assert {c.service for c in calls} == {"iam", "sts", "kms"}
+    # The run asks who it is once; the scan takes the account from that answer.
+    assert [c.action for c in calls if c.service == "sts"] == ["GetCallerIdentity"]
     assert iam.get_user(UserName=user_name)["User"]["UserId"] == user["UserId"]
     assert iam.list_access_keys(UserName=user_name)["AccessKeyMetadata"][0]["Status"] == "Active"
     records = audit_records(report.run_id)
@@ -197,6 +199,9 @@ def test_a_batch_of_20_users_scans_each_region_and_service_once(sandbox, iam, us
             BatchSelection(users=tuple(BatchTarget(user_name=n) for n in names)), reason="left"
         )
 
+    asked = [c for c in sandbox.requests.since(mark) if c.action == "GetCallerIdentity"]
+    # The plan asks the engine's identity once; the scan and the 20 runs reuse it.
+    assert len(asked) == 1
     calls = [c for c in sandbox.requests.since(mark) if c.service == "kms"]
     listed = sorted(c.region or "-" for c in calls if c.action == "ListKeys")
     assert listed == sorted(REGIONS)
