@@ -27,8 +27,9 @@ def test_a_batch_asks_who_it_is_once_and_every_user_run_acts_as_that_identity(
         calls = sandbox.requests.since(mark)
 
     assert [u.report.outcome for u in report.users] == ["deleted"] * 3
-    # The plan's and the account's reference scan's: none per user (it was one for each).
-    assert [c.action for c in calls].count("GetCallerIdentity") == 2
+    # The plan's only: the account's reference scan takes the account from it, and no user's
+    # run asks (it was one for each).
+    assert [c.action for c in calls].count("GetCallerIdentity") == 1
     actors = {r.actor for r in audit_records(report.run_id)}
     assert len(actors) == 1 and actors.pop() == sandbox.client("sts").get_caller_identity()["Arn"]
     assert [c.action for c in calls].count("GetUser") == 2 * 3  # the plan's and the run's look
