@@ -8,6 +8,7 @@ turn under one call rate (tasks.rate_limit).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -77,8 +78,18 @@ def _name_action_prefix(service: str) -> Any:
 
 
 # Connections a client keeps open (botocore's default is 10): a batch's users share the clients,
-# and each user's independent reads wait side by side.
-POOL_CONNECTIONS = 64
+# and each user's independent reads wait side by side (8 users of 9 steps each, by default).
+POOL_CONNECTIONS = 128
+
+
+class _PoolFullIsQuiet(logging.Filter):
+    # When more calls are in flight than the pool keeps, urllib3 closes the extra connections
+    # after use and warns; nothing is lost and nothing is for the operator to do.
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Connection pool is full")
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_PoolFullIsQuiet())
 
 
 class ClientFactory:
