@@ -72,6 +72,18 @@ def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 
 @pytest.fixture
+def cli_env(sandbox: Sandbox, prefect_harness: None, tmp_path: Path) -> dict[str, str]:
+    """The environment an operator has: the sandbox, the running Prefect server, a home."""
+    from prefect.settings import PREFECT_API_URL
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OFFBOARD_")}
+    env.update(sandbox.env())
+    env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
+    env["OFFBOARD_HOME"] = str(tmp_path / "home")
+    return env
+
+
+@pytest.fixture
 def iam(sandbox: Sandbox):  # type: ignore[no-untyped-def]
     """The test's own admin client (separate from the engine's)."""
     return boto3.client(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,18 +20,6 @@ def cli(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Completed
     return subprocess.run(
         [OFFBOARD, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=180
     )
-
-
-@pytest.fixture
-def cli_env(sandbox, prefect_harness, tmp_path: Path) -> dict[str, str]:
-    """The environment an operator has: the sandbox, the running Prefect server, a home."""
-    from prefect.settings import PREFECT_API_URL
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OFFBOARD_")}
-    env.update(sandbox.env())
-    env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
-    env["OFFBOARD_HOME"] = str(tmp_path / "home")
-    return env
 
 
 def test_commands_run_from_two_folders_share_one_audit_trail_under_the_home(
