@@ -8,8 +8,8 @@ Real IAM answers in tens of milliseconds; the sandbox delays every call by ``--l
 * the engine at the default rate limit: IAM calls per second between its first and last IAM
   request (at least 95% of the limit is the goal, never above it), and the busiest 5-second
   window. Every IAM request (botocore's retries too) takes its token just before it is sent; the
-  bucket paces 2% under the limit so that a woken thread sending late next to one on time never
-  puts a window above it (tasks/rate_limit.py).
+  bucket paces 2% under the limit, and a thread woken late is admitted only while its 5-second
+  window of sends has room, so no window goes above it (tasks/rate_limit.py).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ it in any 5-second window, as the benchmark measures) although woken threads sen
 every HTTP attempt of the IAM client waits its turn, botocore's own retries included.
 
 The bucket runs on a simulated clock here: eight callers that always have a call to make, each
-sending when its wait is over, sometimes late."""
+asking to be admitted when its wait is over (sometimes late) and sending once it is."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import itertools
 import pytest
 
 from sandbox.faults import clear_faults, inject_fault
+from tasks import rate_limit
 from tasks.aws import ClientFactory
 from tasks.rate_limit import TokenBucket, iam_rate_limit
 from tests.helpers import engine_settings
@@ -39,18 +40,25 @@ def batch_sends(
     bucket: TokenBucket, clock: SimulatedClock, lateness: list[float], calls: int = 1200
 ) -> list[float]:
     """When each call goes out: eight callers, each back for its next call 30 ms after its last
-    send; a woken caller sends ``lateness[i % len]`` seconds after its turn."""
-    callers = [(clock.now, caller) for caller in range(8)]
-    heapq.heapify(callers)
+    send; a caller whose turn is later wakes ``lateness[i % len]`` seconds after it, asks to be
+    admitted, and sends once it is."""
+    events = [(clock.now, caller, "arrive") for caller in range(8)]
+    heapq.heapify(events)
     sends: list[float] = []
     late = itertools.cycle(lateness)
-    for _ in range(calls):
-        arrival, caller = heapq.heappop(callers)
-        clock.now = arrival
-        wait = bucket.acquire()
-        sent = arrival + wait + (next(late) if wait > 0 else 0.0)
-        sends.append(sent)
-        heapq.heappush(callers, (sent + 0.03, caller))
+    arrived = len(events)
+    while events:
+        at, caller, kind = heapq.heappop(events)
+        clock.now = at
+        wait = bucket.reserve() if kind == "arrive" else bucket.admit()
+        if wait > 0:
+            clock.sleep(wait)
+            heapq.heappush(events, (at + wait + next(late), caller, "wake"))
+            continue
+        sends.append(at)
+        if arrived < calls:
+            arrived += 1
+            heapq.heappush(events, (at + 0.03, caller, "arrive"))
     return sorted(sends)
 
 
@@ -75,12 +83,43 @@ def test_the_bucket_holds_a_busy_batch_at_the_limit_and_never_above_it_in_any_wi
     assert clock.slept and max(clock.slept) < 8 / LIMIT  # eight callers queue, none starves
 
 
-def test_without_headroom_late_wakers_push_a_window_above_the_limit():
-    """Why the bucket paces a little below the limit: at exactly the limit, one late caller next
-    to one on time puts more calls in a window than the limit allows."""
+# What the benchmark met on a loaded machine: stretches of callers woken 350 ms after their turn,
+# then stretches on time.
+HEAVY_LATENESS = [0.35] * 40 + [0.0] * 40
+
+
+def test_callers_woken_far_too_late_still_keep_every_window_at_the_limit(monkeypatch):
     clock = SimulatedClock()
-    bucket = TokenBucket(LIMIT, headroom=0, clock=clock, sleep=clock.sleep)
-    assert busiest_window(batch_sends(bucket, clock, LATENESS)) > LIMIT * WINDOW
+    bucket = TokenBucket(LIMIT, clock=clock, sleep=clock.sleep)
+    sends = batch_sends(bucket, clock, HEAVY_LATENESS)
+
+    held = (len(sends) - 1) / (sends[-1] - sends[0])
+    assert held >= 0.95 * LIMIT
+    assert busiest_window(sends) <= LIMIT * WINDOW
+
+    # The control: pacing alone, each caller sending as it wakes, puts a window above it.
+    monkeypatch.setattr(rate_limit, "WINDOW_SECONDS", 1e-9)
+    clock = SimulatedClock()
+    paced_only = TokenBucket(LIMIT, clock=clock, sleep=clock.sleep)
+    assert busiest_window(batch_sends(paced_only, clock, HEAVY_LATENESS)) > LIMIT * WINDOW
+
+
+def test_a_full_window_makes_the_next_call_wait_until_its_first_send_leaves():
+    clock = SimulatedClock()
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        clock.now += seconds
+
+    bucket = TokenBucket(1.0, clock=clock, sleep=sleep)
+    for _ in range(int(bucket.per_window)):
+        bucket.acquire()
+    started = clock.now
+    # The window is full of sends: the next call waits until its first send leaves it.
+    bucket.acquire()
+    assert clock.now - started >= 1.0
+    assert bucket.stats().calls == bucket.per_window + 1
 
 
 def test_an_idle_bucket_lets_one_call_through_at_once_then_paces():
