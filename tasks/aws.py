@@ -23,6 +23,7 @@ from config.engine import choose_clients, engine
 from config.settings import Settings, get_settings
 from tasks.rate_limit import throttle_iam_call
 from tasks.retry_quota import quota_per_run
+from tasks.side_by_side import USER_READS_AT_ONCE
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
@@ -77,11 +78,6 @@ def _name_action_prefix(service: str) -> Any:
     return stamp
 
 
-# Connections a client keeps open (botocore's default is 10): a batch's users share the clients,
-# and each user's independent reads wait side by side (8 users of 9 steps each, by default).
-POOL_CONNECTIONS = 128
-
-
 class _PoolFullIsQuiet(logging.Filter):
     # When more calls are in flight than the pool keeps, urllib3 closes the extra connections
     # after use and warns; nothing is lost and nothing is for the operator to do.
@@ -112,7 +108,9 @@ class ClientFactory:
             },
             connect_timeout=5,
             read_timeout=30,
-            max_pool_connections=POOL_CONNECTIONS,
+            # botocore keeps 10: a batch's users share the clients, and each user's
+            # independent reads wait side by side.
+            max_pool_connections=settings.batch_concurrency * USER_READS_AT_ONCE,
         )
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()

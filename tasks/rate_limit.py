@@ -106,7 +106,7 @@ class TokenBucket:
             return self._admit(self._clock())
 
     def _admit(self, now: float) -> float:
-        # The same sum in the test and in the wait, so a wait is never a rounded 0.
+        # One sum decides and measures the wait, so a wait is never a rounded 0.
         while self._sent and self._sent[0] + WINDOW_SECONDS <= now:
             self._sent.popleft()
         if len(self._sent) < self.per_window:

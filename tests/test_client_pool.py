@@ -7,16 +7,15 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from botocore.config import Config
 
-from tasks import aws
 from tasks.aws import ClientFactory
 
 
 def test_more_calls_at_once_than_the_pool_keeps_print_no_warning(
-    sandbox, iam, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    sandbox, iam, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(aws, "POOL_CONNECTIONS", 1)
-    client = ClientFactory().client("iam")
+    client = ClientFactory(config=Config(max_pool_connections=1)).client("iam")
     iam.create_user(UserName="pool-user")
     caplog.set_level(logging.DEBUG, logger="urllib3")
 
